@@ -1,0 +1,72 @@
+"""Authorization: one function per object kind. Each returns the object the user may act on, or aborts
+with 404 (the object is not theirs: its existence is not revealed) / 403 (their role may never do this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import exists, select
+
+from .extensions import db
+from .models import City, Company, Role, User, company_cities
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Sign-in required; other roles get 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def city_for(user: User, slug: str) -> City:
+    """A city the user manages: the admin all, a coordinator their own."""
+    city = db.session.execute(select(City).where(City.slug == slug)).scalar_one_or_none()
+    if city is None:
+        abort(404)
+    if user.role == Role.ADMIN:
+        return city
+    if user.role == Role.COORDINATOR and user.city_id == city.id:
+        return city
+    abort(404)
+
+
+def company_for(user: User, city: City, company_id: int) -> Company:
+    """A company enrolled with a city the user manages."""
+    company = db.session.get(Company, company_id)
+    enrolled = db.session.execute(
+        select(
+            exists().where(company_cities.c.company_id == company_id, company_cities.c.city_id == city.id)
+        )
+    ).scalar()
+    if company is None or not enrolled:
+        abort(404)
+    return company
+
+
+def managed_user_for(user: User, city: City, user_id: int) -> User:
+    """An account the user manages within a city: its guides, and the HR staff of its companies.
+    The admin also manages the city's coordinators."""
+    target = db.session.get(User, user_id)
+    if target is None:
+        abort(404)
+    if target.role == Role.GUIDE and target.city_id == city.id:
+        return target
+    if target.role == Role.COORDINATOR and target.city_id == city.id and user.role == Role.ADMIN:
+        return target
+    if target.role == Role.HR and target.company_id is not None:
+        company_for(user, city, target.company_id)
+        return target
+    abort(404)

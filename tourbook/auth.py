@@ -1,0 +1,190 @@
+"""Signing in and out, one-time password links, changing one's password and settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, make_response, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .extensions import db, limiter, login_manager
+from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ProfileForm, SetPasswordForm
+from .htmx import redirect_to, render
+from .models import PasswordToken, User, record, utcnow
+from .security import (
+    check_password,
+    end_all_sessions,
+    end_login_session,
+    end_other_sessions,
+    hash_password,
+    new_token,
+    start_login_session,
+    token_hash,
+)
+
+bp = Blueprint("auth", __name__)
+
+
+def _failed(response) -> bool:  # noqa: ANN001
+    return response.status_code >= 400
+
+
+def _account_key() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"], key_func=_account_key,
+    deduct_when=_failed,
+)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.execute(select(User).where(User.email == form.email.data)).scalar_one_or_none()
+        if check_password(user, form.password.data) and user is not None and user.active:
+            start_login_session(user)
+            record(db.session, user, "login", user)
+            db.session.commit()
+            return redirect_to(_safe_next(request.args.get("next")) or url_for("main.index"))
+        form.password.errors.append(_("Email or password is wrong, or the account is not active."))
+        db.session.commit()  # a rehash or nothing
+    status = 422 if form.errors else 200
+    return render("auth/login.html", "auth/_login_form.html", status=status, form=form)
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        record(db.session, current_user, "logout", current_user)
+    end_login_session()
+    db.session.commit()
+    flash(_("You are signed out."), "success")
+    return redirect_to(url_for("auth.login"))
+
+
+def _valid_token(token: str) -> PasswordToken | None:
+    row = db.session.execute(
+        select(PasswordToken).where(PasswordToken.token_hash == token_hash(token))
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at < utcnow() or not row.user.active:
+        return None
+    return row
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+@limiter.limit("30/10 minutes", methods=["POST"])
+def set_password(token: str):
+    row = _valid_token(token)
+    if row is None:
+        return render("auth/link_invalid.html", status=404)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        user = row.user
+        user.password_hash = hash_password(form.password.data)
+        user.password_changed_at = utcnow()
+        user.reset_requested_at = None
+        row.used_at = utcnow()
+        end_all_sessions(user)
+        record(db.session, user, "password_set", user, city_id=user.city_id, purpose=row.purpose)
+        db.session.commit()
+        flash(_("Your password is set. Please sign in."), "success")
+        return redirect_to(url_for("auth.login"))
+    return render(
+        "auth/set_password.html", "auth/_set_password_form.html", status=422 if form.errors else 200,
+        form=form, token=token, account=row.user,
+    )
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("10/10 minutes", methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        user = db.session.execute(select(User).where(User.email == form.email.data)).scalar_one_or_none()
+        if user is not None and user.active:
+            user.reset_requested_at = utcnow()
+            record(db.session, None, "password_reset_requested", user, city_id=user.city_id)
+            db.session.commit()
+        # The same answer whether or not the account exists.
+        return render("auth/forgot_sent.html")
+    return render(
+        "auth/forgot.html", "auth/_forgot_form.html", status=422 if form.errors else 200, form=form
+    )
+
+
+def create_password_link(actor: User, user: User, purpose: str) -> str:
+    """A fresh one-time link for ``user``; earlier unused links of the user stop working."""
+    for old in db.session.execute(
+        select(PasswordToken).where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None))
+    ).scalars():
+        old.used_at = utcnow()
+    token = new_token()
+    lifetime: timedelta = current_app.config["PASSWORD_LINK_LIFETIME"]
+    db.session.add(
+        PasswordToken(
+            token_hash=token_hash(token), user_id=user.id, purpose=purpose, created_by_id=actor.id,
+            expires_at=utcnow() + lifetime,
+        )
+    )
+    record(db.session, actor, f"password_link_{purpose}", user, city_id=user.city_id)
+    return url_for("auth.set_password", token=token, _external=True)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    user: User = current_user._get_current_object()
+    profile = ProfileForm(obj=user, prefix="profile")
+    password = ChangePasswordForm(prefix="pw")
+    which = request.form.get("form")
+    if which == "profile" and profile.validate_on_submit():
+        user.name = profile.name.data
+        user.language = profile.language.data
+        session.pop("lang", None)  # the saved setting now decides
+        record(db.session, user, "profile_updated", user, city_id=user.city_id)
+        db.session.commit()
+        flash(_("Your settings are saved."), "success")
+        return redirect_to(url_for("auth.account"))
+    if which == "password" and password.validate_on_submit():
+        if not check_password(user, password.current.data):
+            password.current.errors.append(_("This is not your current password."))
+        else:
+            user.password_hash = hash_password(password.password.data)
+            user.password_changed_at = utcnow()
+            end_other_sessions(user)
+            # A new session id for this browser too.
+            end_login_session()
+            start_login_session(user)
+            record(db.session, user, "password_changed", user, city_id=user.city_id)
+            db.session.commit()
+            flash(_("Your password is changed. Other devices are signed out."), "success")
+            return redirect_to(url_for("auth.account"))
+    failed = (which == "profile" and profile.errors) or (which == "password" and password.errors)
+    fragment = {"profile": "auth/_profile_form.html", "password": "auth/_password_form.html"}.get(which or "")
+    return render(
+        "auth/account.html", fragment, status=422 if failed else 200, profile=profile, password=password
+    )
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    """Signed-out visitors go to the login page; an htmx request is told to navigate there."""
+    target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    flash(_("Please sign in to continue."), "info")
+    return redirect(target)

@@ -1,0 +1,79 @@
+"""Flask commands: accounts and the demo region. (`flask --app tourbook db upgrade` comes from Flask-Migrate.)"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ROLES, City, Company, Role, User, record
+
+user_cli = AppGroup("user", help="Manage accounts.")
+
+
+@user_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--city", "city_slug", help="Slug of the city (coordinators and guides).")
+@click.option("--company", "company_name", help="Name of the company (HR staff).")
+@click.option("--name", help="Display name (defaults to the part of the email before @).")
+@click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
+def create_user(email: str, role: str, city_slug: str | None, company_name: str | None, name: str | None,
+                language: str) -> None:
+    """Create an account. The password is read from a prompt, or from standard input when it is not a terminal."""
+    from .forms import MIN_PASSWORD
+    from .security import hash_password
+
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise click.BadParameter("not an email address", param_hint="EMAIL")
+    if db.session.execute(select(User).where(User.email == email)).scalar_one_or_none():
+        raise click.ClickException(f"an account {email} exists already")
+    city = company = None
+    if role in (Role.COORDINATOR, Role.GUIDE):
+        if not city_slug:
+            raise click.UsageError(f"--city is required for the role {role}")
+        city = db.session.execute(select(City).where(City.slug == city_slug)).scalar_one_or_none()
+        if city is None:
+            raise click.ClickException(f"no city with the slug {city_slug!r}")
+    if role == Role.HR:
+        if not company_name:
+            raise click.UsageError("--company is required for the role hr")
+        company = db.session.execute(select(Company).where(Company.name == company_name)).scalar_one_or_none()
+        if company is None:
+            raise click.ClickException(f"no company named {company_name!r}")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < MIN_PASSWORD:
+        raise click.ClickException(f"the password needs at least {MIN_PASSWORD} characters")
+    user = User(
+        email=email, name=name or email.split("@")[0], role=role, city=city, company=company, language=language,
+        password_hash=hash_password(password), active=True,
+    )
+    db.session.add(user)
+    record(db.session, None, "account_created", user, city_id=city.id if city else None, via="cli")
+    db.session.commit()
+    click.echo(f"created {role} {email}")
+
+
+@click.command("demo")
+def demo() -> None:
+    """Load the demo region (idempotent). Refuses to touch a database with non-demo data."""
+    from .demo import NotADemoDatabase, load_demo
+
+    try:
+        summary = load_demo(db.session)
+    except NotADemoDatabase as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(user_cli)
+    app.cli.add_command(demo)

@@ -1,0 +1,83 @@
+"""Language choice and locale-aware formatting.
+
+Order: an explicit switch (``?lang=``, remembered in the session) → the signed-in user's setting →
+the browser's Accept-Language → German."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import format_date, format_datetime, format_time, get_locale
+from flask_login import current_user
+from markupsafe import Markup
+
+from .extensions import babel
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    forced = getattr(g, "forced_locale", None)
+    if forced in languages:
+        return forced
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.language in languages:
+        return current_user.language
+    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _zone(tz: str | None) -> ZoneInfo:
+    return ZoneInfo(tz or current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def local(value: datetime, tz: str | None = None) -> datetime:
+    return value.astimezone(_zone(tz))
+
+
+def fmt_datetime(value: datetime | None, tz: str | None = None, format: str = "medium") -> str:
+    if value is None:
+        return ""
+    return format_datetime(local(value, tz), format, rebase=False)
+
+
+def fmt_date(value: date | datetime | None, tz: str | None = None, format: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local(value, tz).date()
+    return format_date(value, format)
+
+
+def fmt_time(value: datetime | None, tz: str | None = None, format: str = "short") -> str:
+    if value is None:
+        return ""
+    return format_time(local(value, tz), format, rebase=False)
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+    @app.before_request
+    def _remember_switch() -> None:
+        lang = request.args.get("lang")
+        if lang in app.config["LANGUAGES"]:
+            session["lang"] = lang
+
+    app.jinja_env.filters["datetime"] = fmt_datetime
+    app.jinja_env.filters["date"] = fmt_date
+    app.jinja_env.filters["time"] = fmt_time
+
+    @app.context_processor
+    def _locale_context() -> dict:
+        return {"current_locale": str(get_locale()), "lang_switch_url": lang_switch_url}
+
+
+def lang_switch_url(lang: str) -> Markup | str:
+    args = request.args.to_dict()
+    args["lang"] = lang
+    from urllib.parse import urlencode
+
+    return request.path + "?" + urlencode(args)

@@ -1,0 +1,142 @@
+"""Start pages, health check, error pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select, text
+
+from .extensions import db
+from .htmx import render
+from .models import Role
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def index():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(start_page_url(current_user))
+
+
+def start_page_url(user) -> str:  # noqa: ANN001
+    if user.role == Role.ADMIN:
+        return url_for("admin.cities")
+    if user.role == Role.COORDINATOR:
+        return url_for("accounts.city_home", slug=user.city.slug)
+    return url_for("main.home")
+
+
+@bp.route("/home")
+@login_required
+def home():
+    """The start page of guides and HR staff."""
+    if current_user.role in (Role.ADMIN, Role.COORDINATOR):
+        return redirect(start_page_url(current_user))
+    return render(f"main/home_{current_user.role}.html")
+
+
+@bp.route("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure of the database means unhealthy
+        current_app.logger.exception("health check: database unreachable")
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+def _error_page(code: int, title: str, message: str):  # noqa: ANN202
+    response = render("errors/error.html", status=code, code=code, title=title, message=message)
+    return response
+
+
+@bp.app_errorhandler(400)
+def bad_request(e):  # noqa: ANN001, ANN201
+    return _error_page(400, _("Bad request"), _("The request could not be understood. Please try again."))
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(e):  # noqa: ANN001, ANN201
+    return _error_page(
+        400,
+        _("The form has expired"),
+        _("For your security, forms expire. Please go back, reload the page and send it again."),
+    )
+
+
+@bp.app_errorhandler(403)
+def forbidden(e):  # noqa: ANN001, ANN201
+    return _error_page(403, _("Not allowed"), _("Your account may not open this page."))
+
+
+@bp.app_errorhandler(404)
+def not_found(e):  # noqa: ANN001, ANN201
+    return _error_page(404, _("Page not found"), _("This page does not exist or is not available to you."))
+
+
+@bp.app_errorhandler(405)
+def method_not_allowed(e):  # noqa: ANN001, ANN201
+    return _error_page(405, _("Not possible"), _("This address cannot be used like this."))
+
+
+@bp.app_errorhandler(429)
+def too_many(e):  # noqa: ANN001, ANN201
+    return _error_page(429, _("Too many attempts"), _("Please wait a few minutes and try again."))
+
+
+@bp.app_errorhandler(500)
+def server_error(e):  # noqa: ANN001, ANN201
+    db.session.rollback()
+    return _error_page(500, _("Something went wrong"), _("Please try again in a moment."))
+
+
+ROLE_LABELS = {
+    Role.ADMIN: lambda: _("Regional admin"),
+    Role.COORDINATOR: lambda: _("Coordinator"),
+    Role.GUIDE: lambda: _("Guide"),
+    Role.HR: lambda: _("HR"),
+}
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS[Role(role)]()
+
+
+def _navigation() -> list[dict]:
+    """The main menu of the signed-in user's role."""
+    from flask import request
+
+    user = current_user
+    items: list[tuple[str, str]] = []
+    if user.role == Role.ADMIN:
+        items.append((url_for("admin.cities"), _("Cities")))
+    elif user.role == Role.COORDINATOR:
+        slug = user.city.slug
+        items += [
+            (url_for("accounts.city_home", slug=slug), _("Overview")),
+            (url_for("accounts.guides", slug=slug), _("Guides")),
+            (url_for("accounts.companies", slug=slug), _("Companies")),
+        ]
+    else:
+        items.append((url_for("main.home"), _("Start")))
+    items += NAVIGATION_EXTENSIONS.get(user.role, lambda u: [])(user)
+    return [{"url": url, "label": label, "current": request.path == url} for url, label in items]
+
+
+# Later features add menu items per role: role -> callable(user) -> [(url, label)].
+NAVIGATION_EXTENSIONS: dict = {}
+
+
+@bp.app_context_processor
+def _layout_helpers() -> dict:
+    from .models import City
+
+    def all_cities():  # noqa: ANN202
+        return db.session.execute(select(City).order_by(City.name)).scalars().all()
+
+    return {"main_navigation": _navigation, "role_label": role_label, "all_cities": all_cities}

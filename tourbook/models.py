@@ -1,0 +1,229 @@
+"""Typed SQLAlchemy models. Instants are stored as UTC; local times are derived at the edges."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every database (SQLite stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+    GUIDE = "guide"
+    HR = "hr"
+
+
+ROLES = tuple(r.value for r in Role)
+LANGUAGES = ("de", "en")
+
+company_cities = Table(
+    "company_cities",
+    db.metadata,
+    Column("company_id", ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("city_id", ForeignKey("cities.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class City(db.Model):
+    __tablename__ = "cities"
+    __table_args__ = (
+        CheckConstraint("lead_time_hours >= 0 AND lead_time_hours <= 720", name="lead_time"),
+        CheckConstraint("horizon_days >= 1 AND horizon_days <= 730", name="horizon"),
+        CheckConstraint(
+            "min_duration_minutes >= 15 AND max_duration_minutes <= 720 "
+            "AND min_duration_minutes <= max_duration_minutes",
+            name="durations",
+        ),
+        CheckConstraint("buffer_minutes >= 0 AND buffer_minutes <= 240", name="buffer"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+    lead_time_hours: Mapped[int] = mapped_column(Integer, default=24)
+    horizon_days: Mapped[int] = mapped_column(Integer, default=120)
+    min_duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    max_duration_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    holiday_country: Mapped[str] = mapped_column(String(2), default="DE")
+    holiday_subdivision: Mapped[str | None] = mapped_column(String(10), default="NW")
+    office_phone: Mapped[str] = mapped_column(String(40), default="")
+    office_email: Mapped[str] = mapped_column(String(254), default="")
+    partner_link_days: Mapped[int] = mapped_column(Integer, default=14)
+    erase_after_days: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    companies: Mapped[list[Company]] = relationship(
+        secondary=company_cities, back_populates="cities", order_by="Company.name"
+    )
+
+    def __repr__(self) -> str:
+        return f"<City {self.slug}>"
+
+
+class Company(db.Model):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(160), unique=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    cities: Mapped[list[City]] = relationship(
+        secondary=company_cities, back_populates="companies", order_by="City.name"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Company {self.name}>"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'coordinator', 'guide', 'hr')", name="role"),
+        CheckConstraint(
+            "(role NOT IN ('coordinator', 'guide') OR city_id IS NOT NULL)"
+            " AND (role != 'hr' OR company_id IS NOT NULL)",
+            name="role_scope",
+        ),
+        CheckConstraint("language IN ('de', 'en')", name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="RESTRICT"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="RESTRICT"), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="de")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reset_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    city: Mapped[City | None] = relationship()
+    company: Mapped[Company | None] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else self.name
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. The cookie holds only a random id whose hash is stored here."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class PasswordToken(db.Model):
+    """A one-time link to set a password (invitation or reset). Only the hash is stored."""
+
+    __tablename__ = "password_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('invite', 'reset')", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class AuditEntry(db.Model):
+    """Who did what to which object, and when. Never updated, never deleted by the application."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_label: Mapped[str] = mapped_column(String(260), default="")
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="SET NULL"), index=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
+
+
+def record(session: Any, actor: User | None, action: str, obj: Any, city_id: int | None = None,
+           **details: Any) -> AuditEntry:
+    """Add an audit entry to the session (committed with the change it describes)."""
+    if getattr(obj, "id", 0) is None:
+        session.flush()
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        actor_label=actor.email if actor else "system",
+        action=action,
+        object_type=type(obj).__name__.lower(),
+        object_id=getattr(obj, "id", None),
+        city_id=city_id,
+        details=details,
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,197 @@
+"""Passwords, signed-in sessions, one-time tokens and the HTTP security headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, current_app, g, request, session
+from flask_login import current_user
+from sqlalchemy import delete, event, select
+from sqlalchemy.engine import Engine
+
+from .extensions import db, login_manager
+from .models import LoginSession, PasswordToken, User, utcnow
+
+TOKEN_BYTES = 32  # 256 bits
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _hasher() -> PasswordHasher:
+    cfg = current_app.config
+    return PasswordHasher(
+        time_cost=cfg["ARGON2_TIME_COST"],
+        memory_cost=cfg["ARGON2_MEMORY_COST"],
+        parallelism=cfg["ARGON2_PARALLELISM"],
+    )
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+# A hash to verify against when the account does not exist, so timing does not tell.
+_DUMMY_HASH: dict[str, str] = {}
+
+
+def check_password(user: User | None, password: str) -> bool:
+    hasher = _hasher()
+    if user is None or not user.password_hash:
+        key = f"{hasher.time_cost}:{hasher.memory_cost}:{hasher.parallelism}"
+        if key not in _DUMMY_HASH:
+            _DUMMY_HASH[key] = hasher.hash("dummy-password")
+        try:
+            hasher.verify(_DUMMY_HASH[key], password)
+        except VerificationError:
+            pass
+        return False
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return True
+
+
+# --- signed-in sessions ---------------------------------------------------------------------------
+
+
+def start_login_session(user: User) -> None:
+    """Sign the browser in with a fresh session id (the old cookie content is dropped)."""
+    from flask_login import login_user
+
+    session.clear()
+    token = new_token()
+    db.session.add(LoginSession(token_hash=token_hash(token), user_id=user.id))
+    session["sid"] = token
+    session.permanent = True
+    login_user(user)
+
+
+def end_login_session() -> None:
+    from flask_login import logout_user
+
+    token = session.get("sid")
+    if token:
+        db.session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    logout_user()
+    session.clear()
+
+
+def end_other_sessions(user: User) -> None:
+    """After a password change: every other browser of this user is signed out."""
+    keep = token_hash(session.get("sid", ""))
+    db.session.execute(
+        delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.token_hash != keep)
+    )
+
+
+def end_all_sessions(user: User) -> None:
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    token = session.get("sid")
+    if not token:
+        return None
+    row = db.session.execute(
+        select(LoginSession).where(LoginSession.token_hash == token_hash(token))
+    ).scalar_one_or_none()
+    if row is None or str(row.user_id) != user_id:
+        return None
+    now = utcnow()
+    cfg = current_app.config
+    if now - row.last_seen_at > cfg["SESSION_IDLE_TIMEOUT"] or now - row.created_at > cfg[
+        "SESSION_ABSOLUTE_TIMEOUT"
+    ]:
+        db.session.delete(row)
+        db.session.commit()
+        session.clear()
+        return None
+    if now - row.last_seen_at > timedelta(minutes=1):  # keep writes rare
+        row.last_seen_at = now
+        db.session.commit()
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    return user
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _is_https() -> bool:
+    return request.is_secure
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _secure_cookie_on_https() -> None:
+        g.https = _is_https()
+
+    @app.after_request
+    def _headers(response):  # noqa: ANN001, ANN202
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if getattr(g, "https", False):
+            h.setdefault("Strict-Transport-Security", f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains")
+        if current_user and current_user.is_authenticated and "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store"
+        if request.headers.get("HX-Request") or response.mimetype == "text/html":
+            h.add("Vary", "HX-Request")
+        return response
+
+    # Secure cookies behind HTTPS (directly or via a proxy that sets X-Forwarded-Proto and ProxyFix).
+    from flask.sessions import SecureCookieSessionInterface
+
+    class _Interface(SecureCookieSessionInterface):
+        def get_cookie_secure(self, app):  # noqa: ANN001, ANN202
+            return bool(app.config["SESSION_COOKIE_SECURE"] or getattr(g, "https", False))
+
+    app.session_interface = _Interface()
