@@ -32,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "tourbook.sqlite")
     _refuse_insecure_production(app)
 
-    from . import cli, i18n, security
+    from . import cli, demo_hours, i18n, security  # noqa: F401 - demo_hours registers its demo step
     from .extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -44,12 +44,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from . import accounts, admin, auth, main
+    from . import accounts, admin, auth, guides, main
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(guides.bp)
+    app.register_blueprint(guides.week_bp)
     return app
 
 

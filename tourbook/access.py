@@ -3,6 +3,7 @@ with 404 (the object is not theirs: its existence is not revealed) / 403 (their 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -13,6 +14,19 @@ from sqlalchemy import exists, select
 
 from .extensions import db
 from .models import City, Company, Role, User, company_cities
+
+# Addresses can carry anything; only well-formed slugs and ids that fit the database's integers are looked up
+# (PostgreSQL refuses NUL characters and integers beyond 32 bits with an error, not an empty result).
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_ID = 2**31 - 1
+
+
+def _valid_slug(slug: str) -> bool:
+    return len(slug) <= 60 and SLUG.fullmatch(slug) is not None
+
+
+def _valid_id(object_id: int) -> bool:
+    return 0 < object_id <= MAX_ID
 
 
 def roles_required(*roles: Role) -> Callable:
@@ -33,6 +47,8 @@ def roles_required(*roles: Role) -> Callable:
 
 def city_for(user: User, slug: str) -> City:
     """A city the user manages: the admin all, a coordinator their own."""
+    if not _valid_slug(slug):
+        abort(404)
     city = db.session.execute(select(City).where(City.slug == slug)).scalar_one_or_none()
     if city is None:
         abort(404)
@@ -45,6 +61,8 @@ def city_for(user: User, slug: str) -> City:
 
 def company_for(user: User, city: City, company_id: int) -> Company:
     """A company enrolled with a city the user manages."""
+    if not _valid_id(company_id):
+        abort(404)
     company = db.session.get(Company, company_id)
     enrolled = db.session.execute(
         select(
@@ -59,7 +77,7 @@ def company_for(user: User, city: City, company_id: int) -> Company:
 def managed_user_for(user: User, city: City, user_id: int) -> User:
     """An account the user manages within a city: its guides, and the HR staff of its companies.
     The admin also manages the city's coordinators."""
-    target = db.session.get(User, user_id)
+    target = db.session.get(User, user_id) if _valid_id(user_id) else None
     if target is None:
         abort(404)
     if target.role == Role.GUIDE and target.city_id == city.id:
@@ -69,4 +87,16 @@ def managed_user_for(user: User, city: City, user_id: int) -> User:
     if target.role == Role.HR and target.company_id is not None:
         company_for(user, city, target.company_id)
         return target
+    abort(404)
+
+
+def guide_for(user: User, guide_id: int) -> User:
+    """A guide whose hours the user may keep: the guide themself, their city's coordinator, the admin."""
+    guide = db.session.get(User, guide_id)
+    if guide is None or guide.role != Role.GUIDE:
+        abort(404)
+    if user.role == Role.ADMIN or user.id == guide.id:
+        return guide
+    if user.role == Role.COORDINATOR and user.city_id == guide.city_id:
+        return guide
     abort(404)

@@ -525,7 +525,7 @@ class _StartSearch:
             blocked = self.blocked_for(index)
             if guide.daily_limit is not None:
                 on_day = blocked.count_starts(day_start, self.midnight(day + _ONE_DAY))
-                if on_day >= guide.daily_limit:
+                if on_day > guide.daily_limit:
                     continue
             if guide.weekly_limit is not None:
                 if week is None:

@@ -7,8 +7,30 @@ from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from .models import LANGUAGES
 
@@ -31,10 +53,12 @@ def _lower(value: str | None) -> str | None:
 
 
 _no_control = Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", message=_l("Contains characters that are not allowed."))
+# One-line fields: no control characters at all (tabs and line breaks included).
+_one_line = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message=_l("Contains characters that are not allowed."))
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254), _one_line])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
@@ -63,14 +87,18 @@ class ChangePasswordForm(SetPasswordForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(_l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _no_control])
+    name = StringField(
+        _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
+    )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
 
 
 class AccountForm(FlaskForm):
     """A new or edited account of a guide, an HR user or a coordinator."""
 
-    name = StringField(_l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _no_control])
+    name = StringField(
+        _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
+    )
     email = EmailField(
         _l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)]
     )
@@ -84,7 +112,9 @@ def _valid_timezone(form: FlaskForm, field: StringField) -> None:
 
 
 class CityForm(FlaskForm):
-    name = StringField(_l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _no_control])
+    name = StringField(
+        _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
+    )
     slug = StringField(
         _l("Short name in addresses"),
         filters=[_lower],
@@ -114,7 +144,9 @@ class CityForm(FlaskForm):
 
 
 class CompanyForm(FlaskForm):
-    name = StringField(_l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=160), _no_control])
+    name = StringField(
+        _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=160), _one_line]
+    )
     address = TextAreaField(
         _l("Address"),
         filters=[Stripped.strip],
@@ -126,3 +158,55 @@ class CompanyForm(FlaskForm):
 def slugify(text: str) -> str:
     table = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
     return re.sub(r"[^a-z0-9]+", "-", text.lower().translate(table)).strip("-")
+
+
+# --- guides' hours --------------------------------------------------------------------------------
+
+WEEKDAY_CHOICES = [
+    (0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l("Thursday")),
+    (4, _l("Friday")), (5, _l("Saturday")), (6, _l("Sunday")),
+]
+GUIDE_LANGUAGE_CHOICES = [
+    ("de", _l("German")), ("en", _l("English")), ("fr", _l("French")), ("es", _l("Spanish")),
+    ("it", _l("Italian")), ("nl", _l("Dutch")), ("pl", _l("Polish")), ("tr", _l("Turkish")),
+    ("ru", _l("Russian")), ("uk", _l("Ukrainian")), ("ar", _l("Arabic")),
+]
+ABSENCE_REASON_CHOICES = [
+    ("holiday", _l("Holiday")), ("illness", _l("Illness")), ("training", _l("Training")), ("other", _l("Other")),
+]
+
+
+class WindowForm(FlaskForm):
+    weekday = SelectField(_l("Weekday"), choices=WEEKDAY_CHOICES, coerce=int)
+    start = TimeField(_l("From"), validators=[DataRequired(message=_l("Please enter a time, e.g. 09:00."))],
+                      render_kw={"step": 900, "min": "06:00", "max": "22:00"})
+    end = TimeField(_l("Until"), validators=[DataRequired(message=_l("Please enter a time, e.g. 12:00."))],
+                    render_kw={"step": 900, "min": "06:00", "max": "22:00"})
+    valid_from = DateField(_l("Valid from"), validators=[Optional()])
+    valid_until = DateField(_l("Valid until"), validators=[Optional()])
+
+
+class AbsenceForm(FlaskForm):
+    first_day = DateField(_l("First day"), validators=[DataRequired(message=_l("Please enter a date."))])
+    last_day = DateField(_l("Last day"), validators=[DataRequired(message=_l("Please enter a date."))])
+    start_time = TimeField(_l("From (time on the first day)"), validators=[Optional()], render_kw={"step": 900})
+    end_time = TimeField(_l("Until (time on the last day)"), validators=[Optional()], render_kw={"step": 900})
+    reason = SelectField(_l("Reason"), choices=ABSENCE_REASON_CHOICES)
+
+
+class GuideProfileForm(FlaskForm):
+    languages = SelectMultipleField(
+        _l("Languages you guide in"), choices=GUIDE_LANGUAGE_CHOICES,
+        validators=[DataRequired(message=_l("Choose at least one language."))],
+        option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+    )
+    daily_limit = IntegerField(
+        _l("Tours per day at most"),
+        validators=[InputRequired(message=_l("Please enter a number.")),
+                    NumberRange(min=0, max=20, message=_l("Between 0 and 20."))],
+    )
+    weekly_limit = IntegerField(
+        _l("Tours per week at most"),
+        validators=[InputRequired(message=_l("Please enter a number.")),
+                    NumberRange(min=0, max=100, message=_l("Between 0 and 100."))],
+    )

@@ -119,11 +119,14 @@ def _navigation() -> list[dict]:
         slug = user.city.slug
         items += [
             (url_for("accounts.city_home", slug=slug), _("Overview")),
+            (url_for("week.week", slug=slug), _("Week")),
             (url_for("accounts.guides", slug=slug), _("Guides")),
             (url_for("accounts.companies", slug=slug), _("Companies")),
         ]
     else:
         items.append((url_for("main.home"), _("Start")))
+    if user.role == Role.GUIDE:
+        items.append((url_for("guides.hours", guide_id=user.id), _("My hours")))
     items += NAVIGATION_EXTENSIONS.get(user.role, lambda u: [])(user)
     return [{"url": url, "label": label, "current": request.path == url} for url, label in items]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_login import UserMixin
@@ -12,13 +12,16 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -131,6 +134,8 @@ class User(UserMixin, db.Model):
             name="role_scope",
         ),
         CheckConstraint("language IN ('de', 'en')", name="language"),
+        CheckConstraint("daily_limit >= 0 AND daily_limit <= 20", name="daily_limit"),
+        CheckConstraint("weekly_limit >= 0 AND weekly_limit <= 100", name="weekly_limit"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,9 +150,17 @@ class User(UserMixin, db.Model):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reset_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Guides only: the languages they guide in (comma-separated codes) and their tour limits.
+    guide_languages: Mapped[str] = mapped_column(String(60), default="de", server_default="de")
+    daily_limit: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    weekly_limit: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
 
     city: Mapped[City | None] = relationship()
     company: Mapped[Company | None] = relationship()
+
+    @property
+    def languages(self) -> list[str]:
+        return [code for code in self.guide_languages.split(",") if code]
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -227,3 +240,137 @@ def record(session: Any, actor: User | None, action: str, obj: Any, city_id: int
     )
     session.add(entry)
     return entry
+
+
+# --- guides' hours --------------------------------------------------------------------------------
+
+EARLIEST_MINUTE = 6 * 60
+LATEST_MINUTE = 22 * 60
+
+
+class AvailabilityWindow(db.Model):
+    """A weekly time window in local wall-clock time, e.g. Monday 09:00–12:00."""
+
+    __tablename__ = "availability_windows"
+    __table_args__ = (
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint(
+            f"start_minute >= {EARLIEST_MINUTE} AND end_minute <= {LATEST_MINUTE} AND start_minute < end_minute"
+            " AND start_minute % 15 = 0 AND end_minute % 15 = 0",
+            name="times",
+        ),
+        CheckConstraint("valid_until IS NULL OR valid_from IS NULL OR valid_from <= valid_until", name="validity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guide_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+
+
+ABSENCE_REASONS = ("holiday", "illness", "training", "other")
+
+
+class Absence(db.Model):
+    """A guide is away: whole days, or from a time on the first day to a time on the last.
+    The instants are derived from the local entry and stored for range queries."""
+
+    __tablename__ = "absences"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="order"),
+        CheckConstraint("reason IN ('holiday', 'illness', 'training', 'other')", name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guide_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    start_minute: Mapped[int | None] = mapped_column(Integer)  # None: from the start of the first day
+    end_minute: Mapped[int | None] = mapped_column(Integer)  # None: to the end of the last day
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(String(20), default="holiday")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HolidayOptIn(db.Model):
+    """A guide works on this public holiday after all."""
+
+    __tablename__ = "holiday_opt_ins"
+    __table_args__ = (UniqueConstraint("guide_id", "day", name="uq_holiday_opt_ins_guide_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guide_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+
+
+# --- tours ----------------------------------------------------------------------------------------
+
+TOUR_STATES = ("confirmed", "needs_guide", "cancelled", "done", "no_show")
+# States in which a tour occupies its guide (the exclusion constraint and the engine agree on these).
+BLOCKING_STATES = ("confirmed", "done", "no_show")
+INTERESTS = ("housing", "schools", "sports", "culture", "shopping", "nature", "work")
+
+
+class Tour(db.Model):
+    __tablename__ = "tours"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="order"),
+        CheckConstraint("ends_at <= blocked_until", name="blocked_until"),
+        CheckConstraint(
+            "status IN ('confirmed', 'needs_guide', 'cancelled', 'done', 'no_show')", name="status"
+        ),
+        CheckConstraint("people >= 1 AND people <= 20", name="people"),
+        CheckConstraint("status != 'confirmed' OR guide_id IS NOT NULL", name="confirmed_has_guide"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)  # opaque, stable calendar UID
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)  # the partner's link; None once erased
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="RESTRICT"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="RESTRICT"))
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    guide_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ends_at plus the city's buffer when booked: what the guide's time is blocked until.
+    blocked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    partner_first_name: Mapped[str | None] = mapped_column(String(80))
+    partner_last_name: Mapped[str | None] = mapped_column(String(80))
+    partner_email: Mapped[str | None] = mapped_column(String(254))
+    partner_phone: Mapped[str | None] = mapped_column(String(40))
+    partner_language: Mapped[str] = mapped_column(String(5), default="de")
+    interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated INTERESTS
+    people: Mapped[int] = mapped_column(Integer, default=1)
+    accessibility_needs: Mapped[str | None] = mapped_column(Text)
+    guide_note: Mapped[str | None] = mapped_column(Text)
+    meeting_point: Mapped[str] = mapped_column(String(300), default="")
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(20))  # hr, partner, coordinator
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    city: Mapped[City] = relationship()
+    company: Mapped[Company] = relationship()
+    guide: Mapped[User | None] = relationship(foreign_keys=[guide_id])
+    booked_by: Mapped[User | None] = relationship(foreign_keys=[booked_by_id])
+
+    @property
+    def interest_list(self) -> list[str]:
+        return [i for i in self.interests.split(",") if i]
+
+
+Index("ix_tours_guide_time", Tour.guide_id, Tour.starts_at)
+Index("ix_tours_city_time", Tour.city_id, Tour.starts_at)
+Index("ix_tours_company_time", Tour.company_id, Tour.starts_at)

@@ -1,0 +1,431 @@
+"""Booking, rescheduling, cancelling, declining and reassigning tours: one transaction each.
+
+Services take the session and the acting user explicitly and raise domain errors; views map those to
+responses. No guide is ever booked twice: on PostgreSQL an exclusion constraint refuses overlapping tours
+of one guide (and the chosen guide's row is locked while limits are re-checked); on SQLite every booking
+write runs in a ``BEGIN IMMEDIATE`` transaction, so writers are serialised and re-check inside it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from .assignment import Candidate, choose_guide
+from .availability import Interval, check_interval, free_guides, nearest_alternatives
+from .hours import load_engine_input
+from .models import BLOCKING_STATES, City, Company, Role, Tour, User, record, utcnow
+
+# --- SQLite: serialised write transactions ----------------------------------------------------------
+
+_BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("tourbook_begin_immediate", default=False)
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn) -> None:  # noqa: ANN001
+    """pysqlite's own BEGIN is switched off (see security._sqlite_pragmas); we emit it, IMMEDIATE on request."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _BEGIN_IMMEDIATE.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """Run the body in a transaction that holds SQLite's write lock from its first statement."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    if session.in_transaction():
+        session.commit()  # end the read transaction of the request: nothing is pending at a service's start
+    token = _BEGIN_IMMEDIATE.set(True)
+    try:
+        session.connection()  # begins now, with the lock
+    finally:
+        _BEGIN_IMMEDIATE.reset(token)
+    yield
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class TourError(Exception):
+    """A domain error; ``code`` is stable for views and tests, ``field`` names the form field if any."""
+
+    def __init__(self, code: str, field: str | None = None, alternatives: list[Interval] | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.field = field
+        self.alternatives = alternatives or []
+
+
+# --- details --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PartnerDetails:
+    first_name: str
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    language: str = "de"
+    interests: list[str] = field(default_factory=list)
+    people: int = 1
+    accessibility_needs: str | None = None
+    guide_note: str | None = None
+    meeting_point: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the live form shows: who is free for an interval, else the nearest alternatives."""
+
+    problem: str | None  # a check_interval code, or None
+    free: list[int]
+    speakers: list[int]  # free guides who speak the partner's language
+    alternatives: list[Interval]
+
+
+def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
+                     now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
+    now = now or utcnow()
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
+    problem = check_interval(data.rules, start, end, now)
+    if problem:
+        return Availability(problem, [], [], [])
+    free = free_guides(data.rules, data.guides, start, end, now)
+    speakers = free_guides(data.rules, data.guides, start, end, now, language=language) if language else free
+    alternatives: list[Interval] = []
+    if not free:
+        wide = load_engine_input(
+            session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
+        )
+        alternatives = nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5)
+    return Availability(None, free, speakers, alternatives)
+
+
+def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
+            exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None
+            ) -> tuple[int | None, list[Interval], str | None]:
+    """(guide id or None, alternatives when none, interval problem)."""
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
+    problem = check_interval(data.rules, start, end, now)
+    if problem:
+        return None, [], problem
+    free = [g for g in free_guides(data.rules, data.guides, start, end, now) if not skip or g not in skip]
+    if prefer is not None and prefer in free:
+        return prefer, [], None
+    if not free:
+        wide = load_engine_input(session, city, start - timedelta(days=8), end + timedelta(days=8),
+                                 exclude_tour_id=exclude_tour_id)
+        return None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5), None
+    speaking = {g.guide_id for g in data.guides if language in g.languages}
+    around_from, around_to = start - timedelta(days=14), start + timedelta(days=14)
+    counts = dict(
+        session.execute(
+            select(Tour.guide_id, func.count())
+            .where(Tour.guide_id.in_(free), Tour.status.in_(BLOCKING_STATES),
+                   Tour.starts_at >= around_from, Tour.starts_at < around_to)
+            .group_by(Tour.guide_id)
+        ).all()
+    )
+    last = dict(
+        session.execute(
+            select(Tour.guide_id, func.max(Tour.assigned_at)).where(Tour.guide_id.in_(free)).group_by(Tour.guide_id)
+        ).all()
+    )
+    chosen = choose_guide(
+        Candidate(g, g in speaking, counts.get(g, 0), _aware(last.get(g))) for g in free
+    )
+    return chosen, [], None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _lock_guide(session: Session, guide_id: int) -> None:
+    """PostgreSQL: serialise bookings of one guide so that daily and weekly limits hold under races."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == guide_id).with_for_update())
+
+
+def _still_free(session: Session, city: City, guide_id: int, start: datetime, end: datetime, now: datetime,
+                exclude_tour_id: int | None = None) -> bool:
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide_id])
+    return guide_id in free_guides(data.rules, data.guides, start, end, now)
+
+
+MAX_ATTEMPTS = 3
+
+
+def _retrying(session: Session, attempt_body):  # noqa: ANN001, ANN202
+    """Run a booking body; a lost race on PostgreSQL (exclusion violation) or a busy SQLite is retried with
+    fresh data, and after MAX_ATTEMPTS the caller gets ``slot_taken``."""
+    last_error: Exception | None = None
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            with write_transaction(session):
+                result = attempt_body()
+                session.commit()
+                return result
+        except IntegrityError as exc:
+            session.rollback()
+            last_error = exc
+        except OperationalError as exc:  # SQLite: database is locked beyond the busy timeout
+            session.rollback()
+            last_error = exc
+        except TourError:
+            session.rollback()
+            raise
+    raise TourError("slot_taken") from last_error
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+def book_tour(session: Session, actor: User, city: City, company: Company, start: datetime, end: datetime,
+              partner: PartnerDetails, now: datetime | None = None) -> Tour:
+    """Book a tour with the guide the rule picks. Raises TourError: an interval problem code, ``no_guide``
+    (with alternatives) or ``slot_taken``."""
+    now = now or utcnow()
+    city_id, company_id, actor_id = city.id, company.id, actor.id
+    tried: set[int] = set()
+
+    def attempt() -> Tour:
+        city_now = session.get(City, city_id)
+        guide_id, alternatives, problem = _choose(session, city_now, start, end, partner.language, now, skip=tried)
+        if problem:
+            raise TourError(problem, "start")
+        if guide_id is None:
+            raise TourError("slot_taken" if tried else "no_guide", "start", alternatives)
+        tried.add(guide_id)
+        _lock_guide(session, guide_id)
+        if not _still_free(session, city_now, guide_id, start, end, now):
+            raise IntegrityError("guide no longer free", None, Exception("re-check"))
+        tour = Tour(
+            uid=secrets.token_hex(16), token=_new_token(), city_id=city_id, company_id=company_id,
+            booked_by_id=actor_id, guide_id=guide_id, status="confirmed", starts_at=start, ends_at=end,
+            blocked_until=end + timedelta(minutes=city_now.buffer_minutes), assigned_at=now,
+            partner_first_name=partner.first_name, partner_last_name=partner.last_name,
+            partner_email=partner.email, partner_phone=partner.phone, partner_language=partner.language,
+            interests=",".join(partner.interests), people=partner.people,
+            accessibility_needs=partner.accessibility_needs, guide_note=partner.guide_note,
+            meeting_point=partner.meeting_point, consent_at=now, sequence=0, created_at=now, updated_at=now,
+        )
+        session.add(tour)
+        session.flush()
+        record(session, actor, "tour_booked", tour, city_id=city_id, guide_id=guide_id,
+               starts_at=start.isoformat(), ends_at=end.isoformat())
+        return tour
+
+    return _retrying(session, attempt)
+
+
+def _changed(tour: Tour, now: datetime) -> None:
+    tour.sequence += 1
+    tour.updated_at = now
+
+
+def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, end: datetime,
+                    now: datetime | None = None) -> Tour:
+    """New interview times: keep the guide when free, else reassign; the partner link stays the same."""
+    now = now or utcnow()
+    if tour.status not in ("confirmed", "needs_guide"):
+        raise TourError("not_changeable")
+    if tour.starts_at <= now:
+        raise TourError("started")
+    tour_id, actor_id = tour.id, actor.id
+    tried: set[int] = set()
+
+    def attempt() -> Tour:
+        t = session.get(Tour, tour_id)
+        if t.status not in ("confirmed", "needs_guide"):
+            raise TourError("not_changeable")
+        city = session.get(City, t.city_id)
+        guide_id, alternatives, problem = _choose(
+            session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id, skip=tried
+        )
+        if problem:
+            raise TourError(problem, "start")
+        if guide_id is None:
+            raise TourError("slot_taken" if tried else "no_guide", "start", alternatives)
+        tried.add(guide_id)
+        _lock_guide(session, guide_id)
+        if not _still_free(session, city, guide_id, start, end, now, exclude_tour_id=t.id):
+            raise IntegrityError("guide no longer free", None, Exception("re-check"))
+        previous_guide = t.guide_id
+        t.starts_at, t.ends_at = start, end
+        t.blocked_until = end + timedelta(minutes=city.buffer_minutes)
+        if guide_id != previous_guide:
+            t.guide_id = guide_id
+            t.assigned_at = now
+        t.status = "confirmed"
+        _changed(t, now)
+        session.flush()
+        record(session, session.get(User, actor_id), "tour_rescheduled", t, city_id=t.city_id,
+               starts_at=start.isoformat(), ends_at=end.isoformat(), guide_id=guide_id,
+               previous_guide_id=previous_guide)
+        return t
+
+    return _retrying(session, attempt)
+
+
+def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reason: str,
+                now: datetime | None = None) -> Tour:
+    """Cancel (by ``hr``, ``partner`` or ``coordinator``). Cancelling twice is an error, not a second change."""
+    now = now or utcnow()
+    with write_transaction(session):
+        session.refresh(tour)
+        if tour.status == "cancelled":
+            session.rollback()
+            raise TourError("already_cancelled")
+        if tour.status in ("done", "no_show") or tour.ends_at <= now:
+            session.rollback()
+            raise TourError("past")
+        tour.status = "cancelled"
+        tour.cancelled_at = now
+        tour.cancelled_by = by
+        tour.cancel_reason = reason
+        _changed(tour, now)
+        record(session, actor, "tour_cancelled", tour, city_id=tour.city_id, by=by)
+        session.commit()
+    return tour
+
+
+def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: datetime, action: str,
+                      reason: str) -> str:
+    """Give the tour to another free guide, or mark it needs_guide. Returns 'reassigned' or 'needs_guide'."""
+    city = session.get(City, tour.city_id)
+    leaving = tour.guide_id
+    guide_id, _alternatives, _problem = _choose(
+        session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
+        skip={leaving} if leaving else None,
+    )
+    if tour.starts_at <= now:
+        guide_id = None  # too late for a new guide to take over automatically
+    if guide_id is not None:
+        _lock_guide(session, guide_id)
+        tour.guide_id = guide_id
+        tour.assigned_at = now
+        tour.status = "confirmed"
+        outcome = "reassigned"
+    else:
+        tour.guide_id = None
+        tour.status = "needs_guide"
+        outcome = "needs_guide"
+    _changed(tour, now)
+    session.flush()
+    record(session, actor, action, tour, city_id=tour.city_id, reason=reason, previous_guide_id=leaving,
+           guide_id=tour.guide_id, outcome=outcome)
+    return outcome
+
+
+def decline_tour(session: Session, guide: User, tour: Tour, reason: str, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    if tour.guide_id != guide.id or tour.status != "confirmed":
+        raise TourError("not_changeable")
+    if tour.starts_at <= now:
+        raise TourError("started")
+    tour_id = tour.id
+
+    def attempt() -> str:
+        t = session.get(Tour, tour_id)
+        if t.guide_id != guide.id or t.status != "confirmed":
+            raise TourError("not_changeable")
+        return _reassign_or_flag(session, guide, t, now, "tour_declined", reason)
+
+    return _retrying(session, attempt)
+
+
+def release_tours_of_absent_guide(session: Session, actor: User, guide: User, tours: list[Tour],
+                                  now: datetime | None = None) -> list[dict]:
+    """An absence was entered over these tours (inside the caller's transaction): reassign each or flag it."""
+    now = now or utcnow()
+    results = []
+    for tour in tours:
+        if tour.status != "confirmed" or tour.guide_id != guide.id or tour.ends_at <= now:
+            continue
+        outcome = _reassign_or_flag(session, actor, tour, now, "tour_released_absence", "absence")
+        results.append({"tour": tour, "outcome": outcome})
+    return results
+
+
+def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, reason: str,
+                now: datetime | None = None) -> Tour:
+    """A coordinator assigns or reassigns by hand; the guide must be free (limits included)."""
+    now = now or utcnow()
+    if tour.status not in ("confirmed", "needs_guide"):
+        raise TourError("not_changeable")
+    tour_id = tour.id
+
+    def attempt() -> Tour:
+        t = session.get(Tour, tour_id)
+        guide = session.get(User, guide_id)
+        if guide is None or guide.role != Role.GUIDE or guide.city_id != t.city_id or not guide.active:
+            raise TourError("unknown_guide", "guide")
+        if t.guide_id == guide_id:
+            raise TourError("same_guide", "guide")
+        city = session.get(City, t.city_id)
+        _lock_guide(session, guide_id)
+        data = load_engine_input(session, city, t.starts_at, t.ends_at, exclude_tour_id=t.id, guide_ids=[guide_id])
+        if t.starts_at <= now:
+            raise TourError("started")
+        # A coordinator may assign inside the lead time; everything else must hold.
+        rules = replace(data.rules, lead_time=timedelta(0))
+        if guide_id not in free_guides(rules, data.guides, t.starts_at, t.ends_at, now):
+            raise TourError("guide_not_free", "guide")
+        previous = t.guide_id
+        t.guide_id = guide_id
+        t.assigned_at = now
+        t.status = "confirmed"
+        _changed(t, now)
+        session.flush()
+        record(session, coordinator, "tour_assigned", t, city_id=t.city_id, guide_id=guide_id,
+               previous_guide_id=previous, reason=reason)
+        return t
+
+    return _retrying(session, attempt)
+
+
+def mark_outcome(session: Session, guide: User, tour: Tour, outcome: str, now: datetime | None = None) -> Tour:
+    now = now or utcnow()
+    if outcome not in ("done", "no_show"):
+        raise TourError("bad_outcome")
+    if tour.guide_id != guide.id or tour.status not in ("confirmed", "done", "no_show"):
+        raise TourError("not_changeable")
+    if tour.starts_at > now:
+        raise TourError("not_yet")
+    with write_transaction(session):
+        session.refresh(tour)
+        tour.status = outcome
+        _changed(tour, now)
+        record(session, guide, "tour_marked", tour, city_id=tour.city_id, outcome=outcome)
+        session.commit()
+    return tour
+
+
+def update_partner_wishes(session: Session, tour: Tour, interests: list[str], language: str, people: int,
+                          now: datetime | None = None) -> Tour:
+    """The partner tells their interests, language and number of people on their page."""
+    now = now or utcnow()
+    if tour.status not in ("confirmed", "needs_guide") or tour.ends_at <= now:
+        raise TourError("not_changeable")
+    with write_transaction(session):
+        session.refresh(tour)
+        tour.interests = ",".join(interests)
+        tour.partner_language = language
+        tour.people = people
+        _changed(tour, now)
+        record(session, None, "tour_partner_updated", tour, city_id=tour.city_id)
+        session.commit()
+    return tour
