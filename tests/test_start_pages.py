@@ -10,8 +10,8 @@ from tourbook.demo import DEMO_PASSWORD
     [
         ("admin@demo.example", "/admin/cities", "Siegen"),
         ("coordinator@demo.example", "/c/siegen/", "Siegen"),
-        ("guide@demo.example", "/home", "Gisela"),
-        ("hr@demo.example", "/home", "Hüttenwerk Siegerland GmbH"),
+        ("guide@demo.example", "/tours/", "Gisela"),
+        ("hr@demo.example", "/tours/", "Hanna"),
     ],
 )
 def test_demo_account_lands_on_its_start_page(client, demo, login, email, expected_path, expected_text):

@@ -44,7 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from . import accounts, admin, auth, guides, main
+    from . import accounts, admin, auth, guides, main, partner, tours
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -52,6 +52,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(guides.bp)
     app.register_blueprint(guides.week_bp)
+    app.register_blueprint(tours.bp)
+    app.register_blueprint(partner.bp)
     return app
 
 

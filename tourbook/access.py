@@ -100,3 +100,21 @@ def guide_for(user: User, guide_id: int) -> User:
     if user.role == Role.COORDINATOR and user.city_id == guide.city_id:
         return guide
     abort(404)
+
+
+def tour_for(user: User, tour_id: int):  # noqa: ANN201
+    """A tour the user may see: the admin all, a coordinator their city's, HR their company's, a guide their own."""
+    from .models import Tour
+
+    tour = db.session.get(Tour, tour_id)
+    if tour is None:
+        abort(404)
+    allowed = (
+        user.role == Role.ADMIN
+        or (user.role == Role.COORDINATOR and tour.city_id == user.city_id)
+        or (user.role == Role.HR and tour.company_id == user.company_id)
+        or (user.role == Role.GUIDE and tour.guide_id == user.id)
+    )
+    if not allowed:
+        abort(404)
+    return tour

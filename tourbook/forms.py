@@ -19,6 +19,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -34,8 +35,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .models import LANGUAGES
 
-LANGUAGE_CHOICES = [("de", _l("German")), ("en", _l("English"))]
-assert [c[0] for c in LANGUAGE_CHOICES] == list(LANGUAGES)
+# wtforms 3.3 deprecates (value, label) tuples (an error under the test suite's warning filter).
+LANGUAGE_CHOICES = [SelectChoice("de", _l("German")), SelectChoice("en", _l("English"))]
+assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
 
 MIN_PASSWORD = 12
 
@@ -52,7 +54,9 @@ def _lower(value: str | None) -> str | None:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-_no_control = Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", message=_l("Contains characters that are not allowed."))
+_no_control = Regexp(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", message=_l("Contains characters that are not allowed.")
+)
 # One-line fields: no control characters at all (tabs and line breaks included).
 _one_line = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message=_l("Contains characters that are not allowed."))
 
@@ -64,7 +68,8 @@ class LoginForm(FlaskForm):
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(
-        _l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)]
+        _l("Email"), filters=[_lower],
+        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
     )
 
 
@@ -100,7 +105,8 @@ class AccountForm(FlaskForm):
         _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
     )
     email = EmailField(
-        _l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)]
+        _l("Email"), filters=[_lower],
+        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
     )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
     active = BooleanField(_l("Account is active"), default=True)
@@ -125,7 +131,8 @@ class CityForm(FlaskForm):
         ],
     )
     timezone = StringField(
-        _l("Time zone"), filters=[Stripped.strip], default="Europe/Berlin", validators=[DataRequired(), _valid_timezone]
+        _l("Time zone"), filters=[Stripped.strip], default="Europe/Berlin",
+        validators=[DataRequired(), _valid_timezone],
     )
     office_phone = StringField(
         _l("Office phone"),
@@ -210,3 +217,79 @@ class GuideProfileForm(FlaskForm):
         validators=[InputRequired(message=_l("Please enter a number.")),
                     NumberRange(min=0, max=100, message=_l("Between 0 and 100."))],
     )
+
+
+# --- tours ----------------------------------------------------------------------------------------
+
+INTEREST_CHOICES = [
+    ("housing", _l("Housing")), ("schools", _l("Schools & childcare")), ("sports", _l("Sports & clubs")),
+    ("culture", _l("Culture & leisure")), ("shopping", _l("Shopping & old town")), ("nature", _l("Nature")),
+    ("work", _l("Work for the partner")),
+]
+PARTNER_LANGUAGE_CHOICES = LANGUAGE_CHOICES
+MEETING_POINT_CHOICES = [
+    ("company", _l("The company's address")), ("station", _l("The main station")), ("city_hall", _l("City hall")),
+]
+_phone = Regexp(r"^\+?[0-9 ()/-]{3,40}$", message=_l("A phone number, e.g. +49 171 1234567."))
+
+
+class WhenForm(FlaskForm):
+    """Date and interview slot (local time of the city)."""
+
+    day = DateField(_l("Interview date"), validators=[DataRequired(message=_l("Please enter a date."))])
+    start = TimeField(_l("Start"), validators=[DataRequired(message=_l("Please enter a time, e.g. 09:00."))],
+                      render_kw={"step": 900})
+    end = TimeField(_l("End"), validators=[DataRequired(message=_l("Please enter a time, e.g. 11:00."))],
+                    render_kw={"step": 900})
+
+
+class TourForm(WhenForm):
+    city = SelectField(_l("City"), coerce=int, validate_choice=True)
+    first_name = StringField(_l("Partner's first name"), filters=[Stripped.strip],
+                             validators=[DataRequired(), Length(max=80), _no_control])
+    last_name = StringField(_l("Last name"), filters=[Stripped.strip], validators=[Optional(), Length(max=80), _no_control])
+    email = EmailField(_l("Email"), filters=[_lower],
+                       validators=[Optional(), Length(max=254), Email(check_deliverability=False)])
+    phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
+    language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
+    interests = SelectMultipleField(_l("Interests"), choices=INTEREST_CHOICES, validators=[Optional()],
+                                    option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    people = IntegerField(_l("People coming (children too)"), default=1,
+                          validators=[InputRequired(message=_l("Please enter a number.")),
+                                      NumberRange(min=1, max=20, message=_l("Between 1 and 20."))])
+    accessibility_needs = TextAreaField(_l("Accessibility needs"), filters=[Stripped.strip],
+                                        validators=[Optional(), Length(max=1000), _no_control])
+    guide_note = TextAreaField(_l("Note for the guide"), filters=[Stripped.strip],
+                               validators=[Optional(), Length(max=1000), _no_control])
+    meeting_point = SelectField(_l("Meeting point"), choices=MEETING_POINT_CHOICES)
+    consent = BooleanField(
+        _l("The partner agreed that these details are passed to the city for the tour."),
+        validators=[DataRequired(message=_l("Please confirm the partner's consent."))],
+    )
+
+
+class RescheduleForm(WhenForm):
+    pass
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), filters=[Stripped.strip],
+                           validators=[DataRequired(message=_l("Please give a reason.")), Length(max=500), _no_control])
+
+
+class AssignForm(ReasonForm):
+    guide = SelectField(_l("Guide"), coerce=int, validate_choice=True)
+
+
+class WishesForm(FlaskForm):
+    interests = SelectMultipleField(_l("What interests you?"), choices=INTEREST_CHOICES, validators=[Optional()],
+                                    option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
+    people = IntegerField(_l("People coming (children too)"),
+                          validators=[InputRequired(message=_l("Please enter a number.")),
+                                      NumberRange(min=1, max=20, message=_l("Between 1 and 20."))])
+
+
+class PartnerCancelForm(FlaskForm):
+    reason = TextAreaField(_l("Would you tell us why? (optional)"), filters=[Stripped.strip],
+                           validators=[Optional(), Length(max=500), _no_control])

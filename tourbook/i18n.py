@@ -43,7 +43,7 @@ def fmt_datetime(value: datetime | None, tz: str | None = None, format: str = "m
     return format_datetime(local(value, tz), format, rebase=False)
 
 
-def fmt_date(value: date | datetime | None, tz: str | None = None, format: str = "medium") -> str:
+def fmt_date(value: date | datetime | None, format: str = "medium", tz: str | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):

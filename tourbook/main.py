@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from sqlalchemy import select, text
 
 from .extensions import db
@@ -27,16 +28,14 @@ def start_page_url(user) -> str:  # noqa: ANN001
         return url_for("admin.cities")
     if user.role == Role.COORDINATOR:
         return url_for("accounts.city_home", slug=user.city.slug)
-    return url_for("main.home")
+    return url_for("tours.index")
 
 
 @bp.route("/home")
 @login_required
 def home():
-    """The start page of guides and HR staff."""
-    if current_user.role in (Role.ADMIN, Role.COORDINATOR):
-        return redirect(start_page_url(current_user))
-    return render(f"main/home_{current_user.role}.html")
+    """Kept for old bookmarks: the start page of the user's role."""
+    return redirect(start_page_url(current_user))
 
 
 @bp.route("/healthz")
@@ -119,14 +118,15 @@ def _navigation() -> list[dict]:
         slug = user.city.slug
         items += [
             (url_for("accounts.city_home", slug=slug), _("Overview")),
+            (url_for("tours.index"), _("Tours")),
             (url_for("week.week", slug=slug), _("Week")),
             (url_for("accounts.guides", slug=slug), _("Guides")),
             (url_for("accounts.companies", slug=slug), _("Companies")),
         ]
+    elif user.role == Role.HR:
+        items += [(url_for("tours.index"), _("Tours")), (url_for("tours.new"), _("Book a tour"))]
     else:
-        items.append((url_for("main.home"), _("Start")))
-    if user.role == Role.GUIDE:
-        items.append((url_for("guides.hours", guide_id=user.id), _("My hours")))
+        items += [(url_for("tours.index"), _("My tours")), (url_for("guides.hours", guide_id=user.id), _("My hours"))]
     items += NAVIGATION_EXTENSIONS.get(user.role, lambda u: [])(user)
     return [{"url": url, "label": label, "current": request.path == url} for url, label in items]
 
@@ -142,4 +142,41 @@ def _layout_helpers() -> dict:
     def all_cities():  # noqa: ANN202
         return db.session.execute(select(City).order_by(City.name)).scalars().all()
 
-    return {"main_navigation": _navigation, "role_label": role_label, "all_cities": all_cities}
+    return {
+        "main_navigation": _navigation, "role_label": role_label, "all_cities": all_cities,
+        "status_label": status_label, "status_badge": status_badge, "language_label": language_label,
+        "cancelled_by_label": cancelled_by_label,
+    }
+
+
+def cancelled_by_label(who: str | None) -> str:
+    return {"hr": _("by HR"), "partner": _("by the partner"), "coordinator": _("by the coordinator")}.get(
+        who or "", who or ""
+    )
+
+
+STATUS_LABELS = {
+    "confirmed": lambda: _("confirmed"),
+    "needs_guide": lambda: _("needs a guide"),
+    "cancelled": lambda: _("cancelled"),
+    "done": lambda: _("done"),
+    "no_show": lambda: _("partner did not come"),
+}
+STATUS_KINDS = {"confirmed": "success", "needs_guide": "warning", "cancelled": "danger", "done": "info",
+                "no_show": "info"}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, lambda: status)()
+
+
+def status_badge(status: str) -> Markup:
+    return Markup('<span class="kern-badge kern-badge--{}">{}</span>').format(
+        STATUS_KINDS.get(status, "info"), status_label(status)
+    )
+
+
+def language_label(code: str) -> str:
+    from .forms import GUIDE_LANGUAGE_CHOICES
+
+    return str(dict(GUIDE_LANGUAGE_CHOICES).get(code, code))

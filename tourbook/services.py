@@ -42,7 +42,8 @@ def write_transaction(session: Session) -> Iterator[None]:
     if session.get_bind().dialect.name != "sqlite":
         yield
         return
-    if session.in_transaction():
+    real = session() if hasattr(session, "registry") else session  # a scoped_session proxies the real one
+    if real.in_transaction():
         session.commit()  # end the read transaction of the request: nothing is pending at a service's start
     token = _BEGIN_IMMEDIATE.set(True)
     try:

@@ -1,0 +1,122 @@
+"""The partner's page /t/<token>: no login, in the partner's language, works on a phone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
+from sqlalchemy import select
+
+from .extensions import db, limiter
+from .forms import INTEREST_CHOICES, PartnerCancelForm, WishesForm
+from .htmx import render
+from .models import Tour, utcnow
+from .services import TourError, cancel_tour, update_partner_wishes
+from .tours import ics_response, tour_error_message
+
+bp = Blueprint("partner", __name__, url_prefix="/t/<token>")
+
+# Unguessable tokens make guessing pointless; the limit keeps scanners and mistakes cheap.
+PARTNER_LIMIT = "60/minute"
+
+
+@bp.after_request
+def _private(response):  # noqa: ANN001, ANN202
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _tour(token: str) -> Tour:
+    """The tour of a partner link: 404 when unknown, 410 some days after the tour."""
+    if len(token) > 64:
+        abort(404)
+    tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
+    if tour is None:
+        abort(404)
+    lang = request.args.get("lang") or session.get(f"partner-lang-{tour.id}")
+    if lang in current_app.config["LANGUAGES"]:
+        session[f"partner-lang-{tour.id}"] = lang
+        g.forced_locale = lang
+    else:
+        g.forced_locale = tour.partner_language
+    refresh()
+    if utcnow() > tour.ends_at + timedelta(days=tour.city.partner_link_days):
+        abort(410)
+    return tour
+
+
+def _page(tour: Tour, status: int = 200, wishes: WishesForm | None = None, **extra):  # noqa: ANN003, ANN202
+    wishes = wishes or WishesForm(
+        data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}
+    )
+    now = utcnow()
+    return render(
+        "partner/page.html", "partner/_wishes.html", status=status, tour=tour, city=tour.city, wishes=wishes,
+        interest_labels=dict(INTEREST_CHOICES), now=now,
+        changeable=tour.status in ("confirmed", "needs_guide") and tour.ends_at > now, **extra,
+    )
+
+
+@bp.get("/")
+@limiter.limit(PARTNER_LIMIT)
+def page(token: str):
+    return _page(_tour(token))
+
+
+@bp.post("/wishes")
+@limiter.limit(PARTNER_LIMIT)
+def wishes(token: str):
+    tour = _tour(token)
+    form = WishesForm()
+    if form.validate():
+        try:
+            update_partner_wishes(db.session, tour, list(form.interests.data or []), form.language.data,
+                                  form.people.data)
+        except TourError as error:
+            return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
+        session.pop(f"partner-lang-{tour.id}", None)
+        if request.headers.get("HX-Request") != "true":
+            return redirect(url_for("partner.page", token=token, saved=1), 303)
+        g.forced_locale = tour.partner_language
+        refresh()
+        return _page(tour, wishes_saved=True)
+    return _page(tour, status=422, wishes=form)
+
+
+@bp.route("/cancel", methods=["GET", "POST"])
+@limiter.limit(PARTNER_LIMIT)
+def cancel(token: str):
+    tour = _tour(token)
+    form = PartnerCancelForm()
+    status = 200
+    if request.method == "POST" and form.validate():
+        try:
+            cancel_tour(db.session, None, tour, "partner", form.reason.data or "")
+        except TourError as error:
+            status = 409
+            form.reason.errors.append(tour_error_message(error, tour.city))
+        else:
+            return redirect(url_for("partner.page", token=token), 303)
+    elif request.method == "POST":
+        status = 422
+    return render("partner/cancel.html", status=status, tour=tour, city=tour.city, form=form)
+
+
+@bp.get("/tour.ics")
+@limiter.limit(PARTNER_LIMIT)
+def ics(token: str):
+    return ics_response(_tour(token))
+
+
+@bp.app_errorhandler(410)
+def gone(e):  # noqa: ANN001, ANN201
+    response = render("partner/gone.html", status=410)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+

@@ -1,0 +1,411 @@
+"""Tours: HR books, reschedules and cancels; guides see, decline and mark; coordinators see all and assign."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
+
+from .access import roles_required, tour_for
+from .availability import Interval
+from .calendars import CalendarEvent, render_calendar
+from .extensions import db
+from .forms import INTEREST_CHOICES, AssignForm, ReasonForm, RescheduleForm, TourForm
+from .htmx import redirect_to, render
+from .models import City, Role, Tour, User, utcnow
+from .services import (
+    PartnerDetails,
+    TourError,
+    assign_tour,
+    availability_for,
+    book_tour,
+    cancel_tour,
+    decline_tour,
+    mark_outcome,
+    reschedule_tour,
+)
+
+bp = Blueprint("tours", __name__, url_prefix="/tours")
+
+ALL_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.GUIDE, Role.HR)
+
+
+def tour_error_message(error: TourError, city: City | None = None) -> str:
+    messages = {
+        "end_before_start": lambda: _("The end must be after the start."),
+        "too_short": lambda: _("A tour lasts at least %(num)d minutes.", num=city.min_duration_minutes if city else 60),
+        "too_long": lambda: _("A tour lasts at most %(num)d minutes.", num=city.max_duration_minutes if city else 240),
+        "too_soon": lambda: _("Tours are booked at least %(num)d hours ahead.", num=city.lead_time_hours if city else 24),
+        "too_far": lambda: _("Tours are booked at most %(num)d days ahead.", num=city.horizon_days if city else 120),
+        "no_guide": lambda: _("No guide is free at this time."),
+        "slot_taken": lambda: _("This guide or time was just taken by another booking. Please choose again."),
+        "already_cancelled": lambda: _("This tour is already cancelled."),
+        "past": lambda: _("This tour has already taken place."),
+        "started": lambda: _("This tour has already started."),
+        "not_changeable": lambda: _("This tour cannot be changed any more."),
+        "not_yet": lambda: _("This can only be marked after the tour has started."),
+        "guide_not_free": lambda: _("This guide is not free at that time."),
+        "unknown_guide": lambda: _("Please choose a guide of this city."),
+        "same_guide": lambda: _("This guide already has the tour."),
+        "bad_outcome": lambda: _("Unknown result."),
+    }
+    return messages.get(error.code, lambda: _("This is not possible."))()
+
+
+def _zone(city: City) -> ZoneInfo:
+    return ZoneInfo(city.timezone)
+
+
+def _interval(city: City, day: date, start: time, end: time) -> tuple[datetime, datetime]:
+    zone = _zone(city)
+    return (datetime.combine(day, start, zone), datetime.combine(day, end, zone))
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+STATUS_FILTERS = ("confirmed", "needs_guide", "cancelled", "done", "no_show")
+
+
+def _scope(query):  # noqa: ANN001, ANN202
+    user = current_user
+    if user.role == Role.HR:
+        return query.where(Tour.company_id == user.company_id)
+    if user.role == Role.GUIDE:
+        return query.where(Tour.guide_id == user.id)
+    if user.role == Role.COORDINATOR:
+        return query.where(Tour.city_id == user.city_id)
+    return query
+
+
+@bp.get("/")
+@roles_required(*ALL_ROLES)
+def index():
+    now = utcnow()
+    when = request.args.get("when", "upcoming")
+    status = request.args.get("status", "")
+    q = (request.args.get("q") or "").strip()[:100]
+    query = _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.guide), joinedload(Tour.city))
+    if when == "past":
+        query = query.where(Tour.ends_at <= now).order_by(Tour.starts_at.desc())
+    else:
+        when = "upcoming"
+        query = query.where(Tour.ends_at > now).order_by(Tour.starts_at)
+    if status in STATUS_FILTERS:
+        query = query.where(Tour.status == status)
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.outerjoin(User, Tour.guide_id == User.id).where(
+            or_(Tour.partner_first_name.ilike(like), Tour.partner_last_name.ilike(like), User.name.ilike(like))
+        )
+    tours = db.session.execute(query.limit(200)).unique().scalars().all()
+    needs_guide = []
+    if current_user.role in (Role.HR, Role.COORDINATOR, Role.ADMIN):
+        needs_guide = db.session.execute(
+            _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.city))
+            .where(Tour.status == "needs_guide", Tour.ends_at > now).order_by(Tour.starts_at)
+        ).unique().scalars().all()
+    return render("tours/index.html", "tours/_list.html", tours=tours, when=when, status_filter=status, q=q,
+                  needs_guide=needs_guide, statuses=STATUS_FILTERS, interest_labels=dict(INTEREST_CHOICES))
+
+
+# --- booking --------------------------------------------------------------------------------------
+
+
+def _tour_form() -> TourForm:
+    company = current_user.company
+    form = TourForm()
+    form.city.choices = [(c.id, c.name) for c in company.cities]
+    if request.method == "GET" and company.cities:
+        form.city.data = company.cities[0].id
+    return form
+
+
+def _form_city(form: TourForm) -> City | None:
+    ids = {c.id for c in current_user.company.cities}
+    try:
+        city_id = int(form.city.data or 0)
+    except (TypeError, ValueError):
+        return None
+    return db.session.get(City, city_id) if city_id in ids else None
+
+
+def _meeting_point(choice: str, city: City) -> str:
+    if choice == "station":
+        return _("%(city)s main station", city=city.name)
+    if choice == "city_hall":
+        return _("City hall %(city)s", city=city.name)
+    return current_user.company.address
+
+
+def _adopt(form: TourForm) -> bool:
+    """An alternative chosen with one click: its date and times go into the form."""
+    value = request.form.get("adopt", "")
+    try:
+        day, start, end = value.split("|")
+        form.day.data = date.fromisoformat(day)
+        form.start.data = time.fromisoformat(start)
+        form.end.data = time.fromisoformat(end)
+    except ValueError:
+        return False
+    return True
+
+
+def _availability_context(city: City | None, day: date | None, start: time | None, end: time | None,
+                          language: str | None, exclude_tour_id: int | None = None) -> dict:
+    if city is None or day is None or start is None or end is None:
+        return {"availability": None}
+    begin, finish = _interval(city, day, start, end)
+    result = availability_for(db.session, city, begin, finish, language, exclude_tour_id=exclude_tour_id)
+    zone = _zone(city)
+    alternatives = [_alternative(a, zone) for a in result.alternatives]
+    problem = tour_error_message(TourError(result.problem), city) if result.problem else None
+    return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city}
+
+
+def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
+    start = interval.start.astimezone(zone)
+    end = interval.end.astimezone(zone)
+    return {"start": start, "end": end,
+            "value": f"{start.date().isoformat()}|{start.strftime('%H:%M')}|{end.strftime('%H:%M')}"}
+
+
+@bp.get("/availability")
+@roles_required(Role.HR)
+def availability():
+    """The live answer beside the form: is a guide free, else the nearest alternatives."""
+    form = _tour_form()
+    form.process(request.args)
+    form.city.choices = [(c.id, c.name) for c in current_user.company.cities]
+    city = _form_city(form)
+    context = _availability_context(city, form.day.data, form.start.data, form.end.data, form.language.data)
+    return render("tours/_availability.html", **context, tz=city.timezone if city else None)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.HR)
+def new():
+    form = _tour_form()
+    if not current_user.company.cities:
+        flash(_("Your company is not enrolled with any city yet."), "warning")
+    status = 200
+    race_message = None
+    if request.method == "POST":
+        city = _form_city(form)
+        if "adopt" in request.form and _adopt(form):
+            form.csrf_token.errors = []
+        elif form.validate():
+            begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
+            partner = PartnerDetails(
+                first_name=form.first_name.data, last_name=form.last_name.data or None,
+                email=form.email.data or None, phone=form.phone.data or None, language=form.language.data,
+                interests=list(form.interests.data or []), people=form.people.data,
+                accessibility_needs=form.accessibility_needs.data or None, guide_note=form.guide_note.data or None,
+                meeting_point=_meeting_point(form.meeting_point.data, city),
+            )
+            try:
+                tour = book_tour(db.session, current_user, city, current_user.company, begin, finish, partner)
+            except TourError as error:
+                status = 422
+                if error.code == "slot_taken":
+                    race_message = tour_error_message(error, city)
+                else:
+                    form.start.errors.append(tour_error_message(error, city))
+            else:
+                flash(_("The tour is booked."), "success")
+                return redirect_to(url_for("tours.show", tour_id=tour.id, booked=1))
+        else:
+            status = 422
+    city = _form_city(form)
+    context = _availability_context(city, form.day.data, form.start.data, form.end.data, form.language.data)
+    return render("tours/new.html", "tours/_form.html", status=status, form=form, race_message=race_message,
+                  tz=city.timezone if city else None, **context)
+
+
+# --- one tour -------------------------------------------------------------------------------------
+
+
+def _guides_of(city_id: int) -> list[User]:
+    return list(db.session.execute(
+        select(User).where(User.city_id == city_id, User.role == Role.GUIDE, User.active.is_(True)).order_by(User.name)
+    ).scalars())
+
+
+def _assign_form(tour: Tour) -> AssignForm:
+    form = AssignForm(prefix="assign")
+    form.guide.choices = [(g.id, g.name) for g in _guides_of(tour.city_id)]
+    return form
+
+
+def _show(tour: Tour, status: int = 200, **extra):  # noqa: ANN003, ANN202
+    context = {
+        "tour": tour, "city": tour.city, "now": utcnow(), "interest_labels": dict(INTEREST_CHOICES),
+        "partner_url": url_for("partner.page", token=tour.token, _external=True) if tour.token else None,
+        "booked": request.args.get("booked") == "1",
+    }
+    if current_user.role in (Role.COORDINATOR, Role.ADMIN) and "assign_form" not in extra:
+        extra["assign_form"] = _assign_form(tour)
+    context.update(extra)
+    return render("tours/show.html", status=status, **context)
+
+
+@bp.get("/<int:tour_id>")
+@roles_required(*ALL_ROLES)
+def show(tour_id: int):
+    return _show(tour_for(current_user, tour_id))
+
+
+def tour_event(tour: Tour) -> CalendarEvent:
+    """The tour as a calendar event, without personal data of the partner."""
+    interests = dict(INTEREST_CHOICES)
+    lines = [
+        _("Company: %(name)s", name=tour.company.name),
+        _("Language: %(lang)s", lang=tour.partner_language),
+        _("People: %(num)d", num=tour.people),
+    ]
+    if tour.interest_list:
+        lines.append(_("Interests: %(list)s", list=", ".join(str(interests.get(i, i)) for i in tour.interest_list)))
+    summary = _("Partner tour %(city)s", city=tour.city.name)
+    if tour.status == "cancelled":
+        summary = _("Cancelled: %(summary)s", summary=summary)
+    return CalendarEvent(
+        uid=tour.uid, sequence=tour.sequence, start=tour.starts_at, end=tour.ends_at, summary=summary,
+        location=tour.meeting_point, description="\n".join(lines), cancelled=tour.status == "cancelled",
+        last_modified=tour.updated_at,
+    )
+
+
+def ics_response(tour: Tour):  # noqa: ANN201
+    domain = (current_app.config.get("PUBLIC_URL") or request.host_url).split("//")[-1].strip("/").split(":")[0]
+    body = render_calendar([tour_event(tour)], domain or "tourbook")
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="tour-{tour.starts_at:%Y-%m-%d}.ics"'
+    return response
+
+
+@bp.get("/<int:tour_id>/tour.ics")
+@roles_required(*ALL_ROLES)
+def ics(tour_id: int):
+    return ics_response(tour_for(current_user, tour_id))
+
+
+def _changeable_by_office(tour: Tour) -> None:
+    """HR of the tour's company, the city's coordinator and the admin change bookings; guides do not."""
+    if current_user.role == Role.GUIDE:
+        abort(403)
+
+
+@bp.route("/<int:tour_id>/reschedule", methods=["GET", "POST"])
+@roles_required(Role.HR, Role.COORDINATOR, Role.ADMIN)
+def reschedule(tour_id: int):
+    tour = tour_for(current_user, tour_id)
+    zone = _zone(tour.city)
+    form = RescheduleForm(data={"day": tour.starts_at.astimezone(zone).date(),
+                                "start": tour.starts_at.astimezone(zone).time(),
+                                "end": tour.ends_at.astimezone(zone).time()})
+    status = 200
+    if request.method == "POST":
+        form = RescheduleForm()
+        if "adopt" in request.form:
+            value = request.form.get("adopt", "").split("|")
+            try:
+                form.day.data, form.start.data, form.end.data = (date.fromisoformat(value[0]),
+                                                                 time.fromisoformat(value[1]),
+                                                                 time.fromisoformat(value[2]))
+            except (ValueError, IndexError):
+                pass
+        elif form.validate():
+            begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
+            try:
+                reschedule_tour(db.session, current_user, tour, begin, finish)
+            except TourError as error:
+                status = 422
+                form.start.errors.append(tour_error_message(error, tour.city))
+            else:
+                flash(_("The tour is moved. The partner's link stays the same."), "success")
+                return redirect_to(url_for("tours.show", tour_id=tour.id))
+        else:
+            status = 422
+    context = _availability_context(tour.city, form.day.data, form.start.data, form.end.data,
+                                    tour.partner_language, exclude_tour_id=tour.id)
+    return render("tours/reschedule.html", "tours/_reschedule_form.html", status=status, tour=tour, form=form,
+                  tz=tour.city.timezone, **context)
+
+
+@bp.route("/<int:tour_id>/cancel", methods=["GET", "POST"])
+@roles_required(Role.HR, Role.COORDINATOR, Role.ADMIN)
+def cancel(tour_id: int):
+    tour = tour_for(current_user, tour_id)
+    form = ReasonForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            by = "hr" if current_user.role == Role.HR else "coordinator"
+            try:
+                cancel_tour(db.session, current_user, tour, by, form.reason.data)
+            except TourError as error:
+                status = 409
+                form.reason.errors.append(tour_error_message(error, tour.city))
+            else:
+                flash(_("The tour is cancelled."), "success")
+                return redirect_to(url_for("tours.show", tour_id=tour.id))
+        else:
+            status = 422
+    return render("tours/cancel.html", "tours/_cancel_form.html", status=status, tour=tour, form=form)
+
+
+@bp.route("/<int:tour_id>/decline", methods=["GET", "POST"])
+@roles_required(Role.GUIDE)
+def decline(tour_id: int):
+    tour = tour_for(current_user, tour_id)
+    form = ReasonForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                outcome = decline_tour(db.session, current_user, tour, form.reason.data)
+            except TourError as error:
+                status = 409
+                form.reason.errors.append(tour_error_message(error, tour.city))
+            else:
+                flash(_("You declined the tour. Another guide takes it.") if outcome == "reassigned"
+                      else _("You declined the tour. The coordinator is looking for another guide."), "success")
+                return redirect_to(url_for("tours.index"))
+        else:
+            status = 422
+    return render("tours/decline.html", "tours/_decline_form.html", status=status, tour=tour, form=form)
+
+
+@bp.post("/<int:tour_id>/outcome")
+@roles_required(Role.GUIDE)
+def outcome(tour_id: int):
+    tour = tour_for(current_user, tour_id)
+    try:
+        mark_outcome(db.session, current_user, tour, request.form.get("outcome", ""))
+    except TourError as error:
+        return _show(tour, status=409, action_error=tour_error_message(error, tour.city))
+    flash(_("Thank you, the tour is marked."), "success")
+    return redirect_to(url_for("tours.show", tour_id=tour.id))
+
+
+@bp.post("/<int:tour_id>/assign")
+@roles_required(Role.COORDINATOR, Role.ADMIN)
+def assign(tour_id: int):
+    tour = tour_for(current_user, tour_id)
+    form = _assign_form(tour)
+    if form.validate():
+        try:
+            assign_tour(db.session, current_user, tour, form.guide.data, form.reason.data)
+        except TourError as error:
+            form.guide.errors.append(tour_error_message(error, tour.city))
+        else:
+            flash(_("The tour is assigned."), "success")
+            return redirect_to(url_for("tours.show", tour_id=tour.id))
+    return _show(tour, status=422, assign_form=form)
+
+
