@@ -45,6 +45,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _ONE_DAY = timedelta(days=1)
 _STEP = GRID_STEP // _ONE_US
+_DAY_US = _ONE_DAY // _ONE_US
 _MISSING = object()
 _LENGTH_PROBLEMS = frozenset({"end_before_start", "too_short", "too_long"})
 
@@ -106,6 +107,11 @@ def _aware_utc(value: datetime, name: str) -> datetime:
 def _us(value: datetime) -> int:
     """Microseconds since the epoch: exact integers make interval arithmetic cheap and fold-proof."""
     return (value - _EPOCH) // _ONE_US
+
+
+def _wall_us(wall: time) -> int:
+    """A wall-clock time as microseconds after midnight."""
+    return ((wall.hour * 60 + wall.minute) * 60 + wall.second) * 1_000_000 + wall.microsecond
 
 
 def _instant(us: int) -> datetime:
@@ -389,17 +395,18 @@ class _Blocked:
     @classmethod
     def of(cls, guide: GuideCalendar, duration: int, buffer: int) -> "_Blocked":
         ranges: list[tuple[int, int]] = []
+        epoch, unit = _EPOCH, _ONE_US  # _us() inlined: with many busy guides this loop is the hot spot
         # An absence [a, b) clashes with starts in (a - duration, b); a tour [a, b) with starts in
         # (a - buffer - duration, b + buffer). Open ends: touching exactly is allowed.
         for absence in guide.absences:
-            low, high = _us(absence.start) - duration, _us(absence.end)
+            low, high = (absence.start - epoch) // unit - duration, (absence.end - epoch) // unit
             if low < high:
                 ranges.append((low, high))
         tour_starts = []
         for tour in guide.tours:
-            tour_start = _us(tour.start)
+            tour_start = (tour.start - epoch) // unit
             tour_starts.append(tour_start)
-            low, high = tour_start - buffer - duration, _us(tour.end) + buffer
+            low, high = tour_start - buffer - duration, (tour.end - epoch) // unit + buffer
             if low < high:
                 ranges.append((low, high))
         tour_starts.sort()
@@ -441,6 +448,9 @@ class _Blocked:
         return bisect_left(self.tour_starts, until_us) - bisect_left(self.tour_starts, from_us)
 
 
+_DayWindow = tuple[date | None, date | None, int, int, Window]
+
+
 class _StartSearch:
     """Bookable grid starts of one tour length, date by date, for one call: caches local midnights and
     windows per date and converts a guide's calendar only when one of their windows could add a start."""
@@ -453,11 +463,20 @@ class _StartSearch:
         self.buffer = rules.buffer // _ONE_US
         self.earliest = _us(now + rules.lead_time)
         self.latest = _us(now + rules.horizon)
-        self.by_weekday: list[list[list[Window]]] = []
+        # Per guide and weekday: (valid_from, valid_until, start, end as microseconds after midnight, window).
+        self.by_weekday: list[list[list[_DayWindow]]] = []
         for guide in guides:
-            days: list[list[Window]] = [[] for _ in range(7)]
+            days: list[list[_DayWindow]] = [[] for _ in range(7)]
             for window in guide.windows:
-                days[window.weekday].append(window)
+                days[window.weekday].append(
+                    (
+                        window.valid_from,
+                        window.valid_until,
+                        _wall_us(window.start),
+                        _wall_us(window.end),
+                        window,
+                    )
+                )
             self.by_weekday.append(days)
         self.blocked: list[_Blocked | None] = [None] * len(guides)
         self._midnights: dict[date, int] = {}
@@ -470,13 +489,13 @@ class _StartSearch:
         return found
 
     def window(self, day: date, window: Window) -> tuple[int, int] | None:
+        """The window on ``day`` in microseconds, the slow way, for days with a change of UTC offset."""
         key = (day, window.start, window.end)
-        span = self._windows.get(key, _MISSING)
-        if span is _MISSING:
+        if key not in self._windows:
             start = _us(_local_instant(day, window.start, self.zone))
             end = _us(_local_instant(day, window.end, self.zone))
-            span = self._windows[key] = (start, end) if start < end else None
-        return span  # type: ignore[return-value]
+            self._windows[key] = (start, end) if start < end else None
+        return self._windows[key]
 
     def blocked_for(self, index: int) -> _Blocked:
         blocked = self.blocked[index]
@@ -492,14 +511,18 @@ class _StartSearch:
         """``(first, marks)``: grid start ``first + i * 15 min`` of ``day`` is bookable iff ``marks[i]``;
         only grid starts within lead time and horizon are covered."""
         day_start = self.midnight(day)
-        lowest = max(day_start, self.earliest)
-        highest = min(self.midnight(day + _ONE_DAY) - 1, self.latest)
+        day_end = self.midnight(day + _ONE_DAY)
+        lowest = day_start if day_start > self.earliest else self.earliest
+        highest = day_end - 1 if day_end - 1 < self.latest else self.latest
         first = day_start - ((day_start - lowest) // _STEP) * _STEP  # first grid start >= lowest
         if first > highest:
             return first, bytearray()
         marks = bytearray((highest - first) // _STEP + 1)
         weekday = day.weekday()
         is_holiday = day in self.rules.holidays
+        # On a day of 24 real hours the offset is the same all day (zones do not change it twice a day),
+        # so a wall-clock time is simply that long after midnight.
+        steady = day_end - day_start == _DAY_US
         duration = self.duration
         week: tuple[int, int] | None = None
 
@@ -508,14 +531,22 @@ class _StartSearch:
             if not windows or (is_holiday and day not in guide.holiday_opt_ins):
                 continue
             ranges = []
-            for window in windows:
-                if not _valid_on(window, day):
+            for valid_from, valid_until, wall_start, wall_end, window in windows:
+                if (valid_from is not None and day < valid_from) or (
+                    valid_until is not None and day > valid_until
+                ):
                     continue
-                span = self.window(day, window)
-                if span is None:
-                    continue
-                low = max(span[0], lowest)
-                high = min(span[1] - duration, highest)
+                if steady:
+                    low, high = day_start + wall_start, day_start + wall_end - duration
+                else:
+                    span = self.window(day, window)
+                    if span is None:
+                        continue
+                    low, high = span[0], span[1] - duration
+                if low < lowest:
+                    low = lowest
+                if high > highest:
+                    high = highest
                 i, j = -((first - low) // _STEP), (high - first) // _STEP + 1
                 # Skip windows whose grid starts another guide already made bookable.
                 if i < j and marks.find(0, i, j) >= 0:
@@ -523,10 +554,11 @@ class _StartSearch:
             if not ranges:
                 continue
             blocked = self.blocked_for(index)
-            if guide.daily_limit is not None:
-                on_day = blocked.count_starts(day_start, self.midnight(day + _ONE_DAY))
-                if on_day > guide.daily_limit:
-                    continue
+            if (
+                guide.daily_limit is not None
+                and blocked.count_starts(day_start, day_end) >= guide.daily_limit
+            ):
+                continue
             if guide.weekly_limit is not None:
                 if week is None:
                     monday = day - timedelta(days=weekday)
