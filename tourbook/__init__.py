@@ -44,7 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from . import accounts, admin, auth, guides, main, partner, tours
+    from . import accounts, admin, auth, feeds, guides, main, messages, partner, tours
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -54,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(guides.week_bp)
     app.register_blueprint(tours.bp)
     app.register_blueprint(partner.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(messages.bp)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 
@@ -24,6 +24,18 @@ class CalendarEvent:
     cancelled: bool
     last_modified: datetime
     url: str | None = None
+
+
+def _duration(value: str) -> timedelta:
+    """'PT1H' style durations of hours and minutes."""
+    hours = minutes = 0
+    body = value.removeprefix("PT")
+    if "H" in body:
+        h, body = body.split("H", 1)
+        hours = int(h)
+    if "M" in body:
+        minutes = int(body.split("M", 1)[0])
+    return timedelta(hours=hours, minutes=minutes)
 
 
 def _utc(value: datetime) -> datetime:
@@ -51,7 +63,9 @@ def _vevent(item: CalendarEvent, domain: str) -> Event:
 
 
 def render_calendar(items: Iterable[CalendarEvent], domain: str, name: str | None = None,
-                    method: str | None = None) -> bytes:
+                    method: str | None = None, refresh_interval: str | None = None,
+                    organizer: str | None = None, attendee: str | None = None) -> bytes:
+    """A VCALENDAR; with ``method`` (REQUEST/CANCEL) an iTIP message with ORGANIZER and ATTENDEE."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -59,7 +73,17 @@ def render_calendar(items: Iterable[CalendarEvent], domain: str, name: str | Non
     if method:
         cal.add("method", method)
     if name:
+        cal.add("name", name)
         cal.add("x-wr-calname", name)
+    if refresh_interval:
+        # REFRESH-INTERVAL;VALUE=DURATION (RFC 7986) and the older X-PUBLISHED-TTL that Outlook reads.
+        cal.add("refresh-interval", _duration(refresh_interval), parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", refresh_interval)
     for item in items:
-        cal.add_component(_vevent(item, domain))
+        event = _vevent(item, domain)
+        if organizer:
+            event.add("organizer", f"mailto:{organizer}")
+        if attendee:
+            event.add("attendee", f"mailto:{attendee}", parameters={"ROLE": "REQ-PARTICIPANT", "RSVP": "FALSE"})
+        cal.add_component(event)
     return cal.to_ical()

@@ -74,6 +74,51 @@ def demo() -> None:
     click.echo(summary)
 
 
+@click.command("feed-url")
+@click.argument("email")
+@click.option("--rotate", is_flag=True, help="Make a new URL; the old one stops working at once.")
+def feed_url_command(email: str, rotate: bool) -> None:
+    """Print the calendar feed URL of a guide or coordinator (set TOURBOOK_PUBLIC_URL for the right host)."""
+    from flask import current_app
+
+    from .feeds import feed_url, rotate_feed_token
+
+    user = db.session.execute(select(User).where(User.email == email.strip().lower())).scalar_one_or_none()
+    if user is None or user.role not in (Role.GUIDE, Role.COORDINATOR):
+        raise click.ClickException(f"no guide or coordinator with the email {email}")
+    if rotate:
+        rotate_feed_token(db.session, None, user)
+    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
+    with current_app.test_request_context(base_url=base):
+        url = feed_url(user)
+    db.session.commit()
+    click.echo(url)
+
+
+outbox_cli = AppGroup("outbox", help="The mail outbox.")
+
+
+@outbox_cli.command("send")
+@click.option("--loop", is_flag=True, help="Keep running: send, wait, repeat (and run the daily jobs).")
+@click.option("--interval", type=float, default=None, help="Seconds between runs with --loop.")
+def outbox_send(loop: bool, interval: float | None) -> None:
+    """Queue tomorrow's reminders and send what is due (once, or with --loop forever)."""
+    from flask import current_app
+
+    from .mail import run_worker
+
+    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
+    with current_app.test_request_context(base_url=base):
+        run_worker(db.session, loop=loop, interval=interval or current_app.config["OUTBOX_INTERVAL_SECONDS"],
+                   daily_jobs=DAILY_JOBS)
+
+
+# Jobs the worker's --loop runs once a day (e.g. erasing partner data): callables taking the session.
+DAILY_JOBS: list = []
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(outbox_cli)
     app.cli.add_command(user_cli)
     app.cli.add_command(demo)
+    app.cli.add_command(feed_url_command)

@@ -45,3 +45,9 @@ class Defaults:
     # Public base URL for links shown to users (partner links, feeds); derived from the request if unset.
     PUBLIC_URL: str | None = None
     HSTS_MAX_AGE = 63072000
+
+    # Mail: smtp://user:pass@host:587?starttls=1 (or smtps://…:465). Unset: mail is written to the log.
+    MAIL_URL: str | None = None
+    MAIL_FROM_ADDRESS = "tourbook@localhost"
+    MAIL_FROM_NAME = "Tourbook"
+    OUTBOX_INTERVAL_SECONDS = 30

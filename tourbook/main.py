@@ -120,13 +120,19 @@ def _navigation() -> list[dict]:
             (url_for("accounts.city_home", slug=slug), _("Overview")),
             (url_for("tours.index"), _("Tours")),
             (url_for("week.week", slug=slug), _("Week")),
+            (url_for("feeds.subscription"), _("Calendar")),
             (url_for("accounts.guides", slug=slug), _("Guides")),
             (url_for("accounts.companies", slug=slug), _("Companies")),
+            (url_for("messages.index", slug=slug), _("Mail")),
         ]
     elif user.role == Role.HR:
         items += [(url_for("tours.index"), _("Tours")), (url_for("tours.new"), _("Book a tour"))]
     else:
-        items += [(url_for("tours.index"), _("My tours")), (url_for("guides.hours", guide_id=user.id), _("My hours"))]
+        items += [
+            (url_for("tours.index"), _("My tours")),
+            (url_for("guides.hours", guide_id=user.id), _("My hours")),
+            (url_for("feeds.subscription"), _("Calendar")),
+        ]
     items += NAVIGATION_EXTENSIONS.get(user.role, lambda u: [])(user)
     return [{"url": url, "label": label, "current": request.path == url} for url, label in items]
 

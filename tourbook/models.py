@@ -150,6 +150,10 @@ class User(UserMixin, db.Model):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reset_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Calendar feed (guides and coordinators): a random nonce; the token is HMAC(secret key, nonce) and the
+    # database keeps only its SHA-256, so neither a copy of the database nor of the logs reveals a feed URL.
+    feed_nonce: Mapped[str | None] = mapped_column(String(64))
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Guides only: the languages they guide in (comma-separated codes) and their tour limits.
     guide_languages: Mapped[str] = mapped_column(String(60), default="de", server_default="de")
     daily_limit: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
@@ -374,3 +378,41 @@ class Tour(db.Model):
 Index("ix_tours_guide_time", Tour.guide_id, Tour.starts_at)
 Index("ix_tours_city_time", Tour.city_id, Tour.starts_at)
 Index("ix_tours_company_time", Tour.company_id, Tour.starts_at)
+
+
+# --- mail -----------------------------------------------------------------------------------------
+
+OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxMessage(db.Model):
+    """A message written in the same transaction as the change that causes it, sent later by the worker.
+
+    ``dedupe_key`` names the change and the recipient: the same change never queues a message twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    ics: Mapped[str | None] = mapped_column(Text)
+    ics_method: Mapped[str | None] = mapped_column(String(10))
+    tour_id: Mapped[int | None] = mapped_column(ForeignKey("tours.id", ondelete="SET NULL"), index=True)
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="SET NULL"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import hmac
 import secrets
 from datetime import datetime, timedelta
@@ -169,6 +171,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
 
 
 def init_app(app: Flask) -> None:
+    install_log_redaction()
+    app.logger.addFilter(RedactTokens())
     @app.before_request
     def _secure_cookie_on_https() -> None:
         g.https = _is_https()
@@ -198,3 +202,31 @@ def init_app(app: Flask) -> None:
             return bool(app.config["SESSION_COOKIE_SECURE"] or getattr(g, "https", False))
 
     app.session_interface = _Interface()
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+_SECRET_PATHS = re.compile(r"(/feeds/|/t/|/password/set/)[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str) -> str:
+    """Secret tokens in URLs (feeds, partner links, password links) never reach a log."""
+    return _SECRET_PATHS.sub(r"\1[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "tourbook"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from .assignment import Candidate, choose_guide
 from .availability import Interval, check_interval, free_guides, nearest_alternatives
 from .hours import load_engine_input
+from .mail import queue_tour_messages
 from .models import BLOCKING_STATES, City, Company, Role, Tour, User, record, utcnow
 
 # --- SQLite: serialised write transactions ----------------------------------------------------------
@@ -96,6 +97,7 @@ class Availability:
 def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
                      now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
     now = now or utcnow()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # the engine is fastest with UTC instants
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
     problem = check_interval(data.rules, start, end, now)
     if problem:
@@ -115,6 +117,7 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
             exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None
             ) -> tuple[int | None, list[Interval], str | None]:
     """(guide id or None, alternatives when none, interval problem)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
     problem = check_interval(data.rules, start, end, now)
     if problem:
@@ -227,6 +230,7 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
         session.flush()
         record(session, actor, "tour_booked", tour, city_id=city_id, guide_id=guide_id,
                starts_at=start.isoformat(), ends_at=end.isoformat())
+        queue_tour_messages(session, tour, "booked")
         return tour
 
     return _retrying(session, attempt)
@@ -276,6 +280,7 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
         record(session, session.get(User, actor_id), "tour_rescheduled", t, city_id=t.city_id,
                starts_at=start.isoformat(), ends_at=end.isoformat(), guide_id=guide_id,
                previous_guide_id=previous_guide)
+        queue_tour_messages(session, t, "changed", previous_guide_id=previous_guide)
         return t
 
     return _retrying(session, attempt)
@@ -299,6 +304,7 @@ def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reaso
         tour.cancel_reason = reason
         _changed(tour, now)
         record(session, actor, "tour_cancelled", tour, city_id=tour.city_id, by=by)
+        queue_tour_messages(session, tour, "cancelled")
         session.commit()
     return tour
 
@@ -328,6 +334,8 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     session.flush()
     record(session, actor, action, tour, city_id=tour.city_id, reason=reason, previous_guide_id=leaving,
            guide_id=tour.guide_id, outcome=outcome)
+    queue_tour_messages(session, tour, "reassigned" if outcome == "reassigned" else "needs_guide",
+                        previous_guide_id=leaving)
     return outcome
 
 
@@ -393,6 +401,7 @@ def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, 
         session.flush()
         record(session, coordinator, "tour_assigned", t, city_id=t.city_id, guide_id=guide_id,
                previous_guide_id=previous, reason=reason)
+        queue_tour_messages(session, t, "reassigned", previous_guide_id=previous)
         return t
 
     return _retrying(session, attempt)

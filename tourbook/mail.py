@@ -1,0 +1,405 @@
+"""Email: messages are written to the outbox in the same transaction as the change that causes them, and a
+worker sends them with retries. A mail server that is down delays mail; it never loses it, never blocks a
+booking, and a crashed worker never sends the same message twice."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+import ssl
+import time as clock
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from urllib.parse import parse_qs, unquote, urlparse
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from .calendars import render_calendar
+from .models import City, OutboxMessage, Tour, User, utcnow
+
+log = logging.getLogger("tourbook.mail")
+
+MAX_ATTEMPTS = 12
+STUCK_AFTER = timedelta(minutes=10)
+
+
+# --- building messages ----------------------------------------------------------------------------
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def _queue(session: Session, *, key: str, kind: str, recipient: str, language: str, subject: str,
+           template: str, context: dict, city: City | None, tour: Tour | None = None,
+           ics_method: str | None = None) -> None:
+    """Render in the recipient's language and add to the outbox (inside the caller's transaction)."""
+    with force_locale(language):
+        context = {**context, "city": city, "tour": tour}
+        text = render_template(f"mail/{template}.txt", **context)
+        html = render_template(f"mail/{template}.html", **context, subject=subject)
+        ics = None
+        if ics_method and tour is not None:
+            from .feeds import calendar_domain, tour_calendar_event
+
+            ics = render_calendar(
+                [tour_calendar_event(tour, with_link=False)], calendar_domain(), method=ics_method,
+                organizer=city.office_email or current_app.config["MAIL_FROM_ADDRESS"], attendee=recipient,
+            ).decode()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    exists = session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == digest)).first()
+    if exists:
+        return
+    session.add(OutboxMessage(
+        dedupe_key=digest, kind=kind, recipient=recipient, subject=subject, body_text=text, body_html=html,
+        ics=ics, ics_method=ics_method, tour_id=tour.id if tour else None, city_id=city.id if city else None,
+        status="pending", next_attempt_at=utcnow(),
+    ))
+
+
+TOUR_EVENTS = ("booked", "changed", "cancelled", "needs_guide", "reassigned")
+
+
+def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
+    when = tour.starts_at.astimezone(ZoneInfo(city.timezone)).strftime("%d.%m.%Y %H:%M")
+    subjects = {
+        ("booked", "partner"): lambda: _("Your tour of %(city)s on %(when)s", city=city.name, when=when),
+        ("booked", "hr"): lambda: _("Tour booked: %(when)s", when=when),
+        ("assigned", "guide"): lambda: _("New tour for you: %(when)s", when=when),
+        ("changed", "partner"): lambda: _("Your tour of %(city)s has a new time: %(when)s", city=city.name, when=when),
+        ("changed", "hr"): lambda: _("Tour changed: %(when)s", when=when),
+        ("changed", "guide"): lambda: _("Tour changed: %(when)s", when=when),
+        ("cancelled", "partner"): lambda: _("Your tour of %(city)s is cancelled", city=city.name),
+        ("cancelled", "hr"): lambda: _("Tour cancelled: %(when)s", when=when),
+        ("cancelled", "guide"): lambda: _("Tour cancelled: %(when)s", when=when),
+        ("needs_guide", "hr"): lambda: _("A new guide is being found for the tour on %(when)s", when=when),
+        ("needs_guide", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
+        ("released", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
+        ("reminder", "partner"): lambda: _("Tomorrow: your tour of %(city)s", city=city.name),
+    }
+    return subjects[(event, audience)]()
+
+
+def queue_tour_messages(session: Session, tour: Tour, event: str, previous_guide_id: int | None = None) -> None:
+    """Who hears of a change, in their language. Partner and HR messages carry an iTIP invitation; guides
+    get theirs through their calendar feed, so their mails carry none."""
+    city = session.get(City, tour.city_id)
+    method = "CANCEL" if event == "cancelled" else "REQUEST"
+    base_key = f"tour:{tour.id}:{tour.sequence}:{event}"
+    partner_link = external_url("partner.page", token=tour.token) if tour.token else None
+    tour_link = external_url("tours.show", tour_id=tour.id)
+    context = {"partner_link": partner_link, "tour_link": tour_link, "event": event}
+
+    if tour.partner_email and event in ("booked", "changed", "cancelled", "reminder"):
+        _queue(session, key=f"{base_key}:partner:{tour.partner_email}", kind=f"partner_{event}",
+               recipient=tour.partner_email, language=tour.partner_language,
+               subject=_with_locale(tour.partner_language, _subject, event, "partner", tour, city),
+               template=f"partner_{event}", context=context, city=city, tour=tour,
+               ics_method=None if event == "reminder" else method)
+    hr = session.get(User, tour.booked_by_id) if tour.booked_by_id else None
+    if hr is not None and hr.active and event in ("booked", "changed", "cancelled", "needs_guide"):
+        _queue(session, key=f"{base_key}:hr:{hr.email}", kind=f"hr_{event}", recipient=hr.email,
+               language=hr.language, subject=_with_locale(hr.language, _subject, event, "hr", tour, city),
+               template="hr_tour", context=context, city=city, tour=tour,
+               ics_method=method if event in ("booked", "changed", "cancelled") else None)
+    guide = session.get(User, tour.guide_id) if tour.guide_id else None
+    new_guide = previous_guide_id is not None and guide is not None and guide.id != previous_guide_id
+    guide_event = {
+        "booked": "assigned", "reassigned": "assigned", "cancelled": "cancelled",
+        "changed": "assigned" if new_guide else "changed",
+    }.get(event)
+    if guide is not None and guide.active and guide_event:
+        _queue(session, key=f"{base_key}:guide:{guide.email}", kind=f"guide_{guide_event}", recipient=guide.email,
+               language=guide.language, subject=_with_locale(guide.language, _subject, guide_event, "guide", tour, city),
+               template="guide_tour", context={**context, "event": guide_event}, city=city, tour=tour)
+    if previous_guide_id and (guide is None or guide.id != previous_guide_id):
+        previous = session.get(User, previous_guide_id)
+        if previous is not None and previous.active:
+            gone = "needs_guide" if tour.status == "needs_guide" else "released"
+            _queue(session, key=f"{base_key}:released:{previous.email}", kind=f"guide_{gone}",
+                   recipient=previous.email, language=previous.language,
+                   subject=_with_locale(previous.language, _subject, gone, "guide", tour, city),
+                   template="guide_tour", context={**context, "event": "released"}, city=city, tour=tour)
+
+
+def _with_locale(language: str, fn, *args):  # noqa: ANN001, ANN002, ANN202
+    with force_locale(language):
+        return fn(*args)
+
+
+def queue_password_link(session: Session, user: User, link: str, purpose: str) -> None:
+    """Invitation and reset links by mail (coordinators still see the link as a fallback)."""
+    city = user.city or (user.company.cities[0] if user.company and user.company.cities else None)
+    with force_locale(user.language):
+        subject = _("Your Tourbook account") if purpose == "invite" else _("A new password for Tourbook")
+    _queue(session, key=f"password:{user.id}:{hashlib.sha256(link.encode()).hexdigest()}", kind=f"account_{purpose}",
+           recipient=user.email, language=user.language, subject=subject, template="account_link",
+           context={"link": link, "purpose": purpose, "person": user}, city=city)
+
+
+def queue_reminders(session: Session, now: datetime | None = None) -> int:
+    """Reminders for tours that start tomorrow (local date of their city); never twice for one tour."""
+    now = now or utcnow()
+    count = 0
+    tours = session.execute(
+        select(Tour).options(joinedload(Tour.city), joinedload(Tour.company))
+        .where(Tour.status == "confirmed", Tour.partner_email.is_not(None),
+               Tour.starts_at > now, Tour.starts_at < now + timedelta(days=3))
+    ).scalars().all()
+    for tour in tours:
+        zone = ZoneInfo(tour.city.timezone)
+        tomorrow = (now.astimezone(zone) + timedelta(days=1)).date()
+        if tour.starts_at.astimezone(zone).date() != tomorrow:
+            continue
+        key = f"reminder:{tour.id}:{tomorrow.isoformat()}:{tour.partner_email}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == digest)).first():
+            continue
+        city = tour.city
+        with force_locale(tour.partner_language):
+            subject = _subject("reminder", "partner", tour, city)
+        _queue(session, key=key, kind="partner_reminder", recipient=tour.partner_email,
+               language=tour.partner_language, subject=subject, template="partner_reminder",
+               context={"partner_link": external_url("partner.page", token=tour.token), "event": "reminder"},
+               city=city, tour=tour)
+        count += 1
+    try:
+        session.commit()
+    except IntegrityError:  # another worker queued the same reminder in the same second
+        session.rollback()
+    return count
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+class TemporaryFailure(Exception):
+    """The server is unreachable or said 4xx: try again later."""
+
+
+class PermanentFailure(Exception):
+    """The server refused this message for good (5xx): retrying will not help."""
+
+
+@dataclass
+class SMTPSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    ssl: bool
+    timeout: float
+
+    @classmethod
+    def from_url(cls, url: str) -> SMTPSettings:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("smtp", "smtps"):
+            raise ValueError("TOURBOOK_MAIL_URL must start with smtp:// or smtps://")
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return cls(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            starttls=query.get("starttls") in ("1", "true", "yes"),
+            ssl=parsed.scheme == "smtps",
+            timeout=float(query.get("timeout", 20)),
+        )
+
+
+class SMTPTransport:
+    def __init__(self, settings: SMTPSettings) -> None:
+        self.settings = settings
+        self.connection: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SMTPTransport:
+        s = self.settings
+        try:
+            if s.ssl:
+                self.connection = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                   context=ssl.create_default_context())
+            else:
+                self.connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.starttls:
+                    self.connection.starttls(context=ssl.create_default_context())
+            if s.username:
+                self.connection.login(s.username, s.password or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            self.connection = None
+            raise TemporaryFailure(f"cannot connect to the mail server: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+
+    def send(self, message: EmailMessage) -> None:
+        assert self.connection is not None
+        try:
+            self.connection.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _msg in exc.recipients.values()]
+            if all(500 <= c < 600 for c in codes):
+                raise PermanentFailure(f"recipient refused: {codes}") from exc
+            raise TemporaryFailure(f"recipient deferred: {codes}") from exc
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise TemporaryFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(str(exc)) from exc
+
+
+class LogTransport:
+    """Development without a mail server: messages are written to the log."""
+
+    def __enter__(self) -> LogTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def send(self, message: EmailMessage) -> None:
+        log.info("mail to %s: %s\n%s", message["To"], message["Subject"],
+                 message.get_body(("plain",)).get_content())
+
+
+def transport_from_config():  # noqa: ANN201
+    url = current_app.config.get("MAIL_URL")
+    return SMTPTransport(SMTPSettings.from_url(url)) if url else LogTransport()
+
+
+def build_email(row: OutboxMessage) -> EmailMessage:
+    cfg = current_app.config
+    message = EmailMessage()
+    message["Subject"] = row.subject
+    message["From"] = formataddr((cfg["MAIL_FROM_NAME"], cfg["MAIL_FROM_ADDRESS"]))
+    message["To"] = row.recipient
+    message["Date"] = format_datetime(row.created_at)
+    domain = cfg["MAIL_FROM_ADDRESS"].split("@")[-1]
+    # The same message always has the same Message-ID, so a receiving server can drop a duplicate.
+    message["Message-ID"] = f"<{row.dedupe_key[:40]}@{domain}>"
+    message.set_content(row.body_text)
+    message.add_alternative(row.body_html, subtype="html")
+    if row.ics and row.ics_method:
+        message.add_alternative(row.ics, subtype="calendar", params={"method": row.ics_method})
+        message.add_attachment(row.ics.encode(), maintype="text", subtype="calendar",
+                               filename="invite.ics" if row.ics_method == "REQUEST" else "cancel.ics",
+                               params={"method": row.ics_method})
+    return message
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def recover_stuck(session: Session, now: datetime) -> int:
+    """A worker that died while sending leaves its message 'sending'. It may have reached the server, so it
+    is not resent by itself (no duplicates): it is marked failed for a person to look at and retry."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - STUCK_AFTER)
+        .values(status="failed", last_error="The sender stopped while sending; check and retry if needed.")
+    )
+    session.commit()
+    return result.rowcount or 0
+
+
+def send_due(session: Session, transport=None, now: datetime | None = None, batch: int = 200) -> dict:  # noqa: ANN001
+    """Send what is due. Each message is claimed (pending → sending) in its own committed step before it
+    goes out and marked sent right after, so two workers never send the same message."""
+    now = now or utcnow()
+    transport = transport or transport_from_config()
+    stats = {"sent": 0, "retry": 0, "failed": 0}
+    recover_stuck(session, now)
+    due = session.execute(
+        select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.id).limit(batch)
+    ).scalars().all()
+    if not due:
+        return stats
+    try:
+        with transport as connection:
+            for message_id in due:
+                claimed = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+                    .values(status="sending", claimed_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+                ).rowcount
+                session.commit()
+                if not claimed:
+                    continue
+                row = session.get(OutboxMessage, message_id)
+                try:
+                    connection.send(build_email(row))
+                except TemporaryFailure as exc:
+                    _retry_later(row, str(exc))
+                    session.commit()
+                    stats["retry" if row.status == "pending" else "failed"] += 1
+                    if "connect" in str(exc) or isinstance(exc.__cause__, OSError):
+                        break  # the server went away: leave the rest for the next run
+                    continue
+                except PermanentFailure as exc:
+                    row.status, row.last_error = "failed", str(exc)[:500]
+                    session.commit()
+                    stats["failed"] += 1
+                    continue
+                row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+                session.commit()
+                stats["sent"] += 1
+    except TemporaryFailure as exc:  # could not connect at all: nothing was claimed
+        log.warning("mail server unavailable, %d messages wait: %s", len(due), exc)
+        stats["retry"] += len(due)
+    return stats
+
+
+def _retry_later(row: OutboxMessage, error: str) -> None:
+    row.last_error = error[:500]
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+    else:
+        row.status = "pending"
+        row.next_attempt_at = utcnow() + _backoff(row.attempts)
+
+
+def retry_message(session: Session, row: OutboxMessage) -> None:
+    """A coordinator sends a failed message again."""
+    if row.status != "failed":
+        return
+    row.status, row.next_attempt_at, row.attempts = "pending", utcnow(), 0
+
+
+def run_worker(session: Session, loop: bool, interval: float, daily_jobs=None) -> None:  # noqa: ANN001
+    """The outbox worker: queue reminders, send what is due; with ``loop`` forever (and daily jobs once a day)."""
+    last_daily: str | None = None
+    while True:
+        queue_reminders(session)
+        stats = send_due(session)
+        if stats["sent"] or stats["retry"] or stats["failed"]:
+            log.info("outbox: %s", stats)
+        today = utcnow().date().isoformat()
+        if daily_jobs and today != last_daily:
+            for job in daily_jobs:
+                job(session)
+            last_daily = today
+        if not loop:
+            return
+        clock.sleep(interval)
+
+
