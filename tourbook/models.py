@@ -81,6 +81,8 @@ class City(db.Model):
             name="durations",
         ),
         CheckConstraint("buffer_minutes >= 0 AND buffer_minutes <= 240", name="buffer"),
+        CheckConstraint("partner_link_days >= 0 AND partner_link_days <= 365", name="partner_link_days"),
+        CheckConstraint("erase_after_days >= 1 AND erase_after_days <= 365", name="erase_after_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +100,9 @@ class City(db.Model):
     office_email: Mapped[str] = mapped_column(String(254), default="")
     partner_link_days: Mapped[int] = mapped_column(Integer, default=14)
     erase_after_days: Mapped[int] = mapped_column(Integer, default=30)
+    # The privacy notice for partners, kept by the coordinator; empty means the built-in default text.
+    privacy_text_de: Mapped[str] = mapped_column(Text, default="", server_default="")
+    privacy_text_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     companies: Mapped[list[Company]] = relationship(
@@ -329,6 +334,8 @@ class Tour(db.Model):
         ),
         CheckConstraint("people >= 1 AND people <= 20", name="people"),
         CheckConstraint("status != 'confirmed' OR guide_id IS NOT NULL", name="confirmed_has_guide"),
+        CheckConstraint("feedback_rating IS NULL OR (feedback_rating >= 1 AND feedback_rating <= 5)",
+                        name="feedback_rating"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -364,6 +371,10 @@ class Tour(db.Model):
     cancelled_by: Mapped[str | None] = mapped_column(String(20))  # hr, partner, coordinator
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The partner's feedback after the tour (the comment is personal data and erased with the rest).
+    feedback_rating: Mapped[int | None] = mapped_column(Integer)
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     city: Mapped[City] = relationship()
     company: Mapped[Company] = relationship()
