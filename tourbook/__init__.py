@@ -44,7 +44,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from . import accounts, admin, auth, feeds, guides, main, messages, partner, tours
+    from . import (
+        accounts,
+        admin,
+        audit,
+        auth,
+        feeds,
+        guides,
+        main,
+        messages,
+        partner,
+        privacy,
+        reports,
+        settings,
+        tours,
+    )
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -56,6 +70,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(partner.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(settings.bp)
+    app.register_blueprint(audit.bp)
     return app
 
 

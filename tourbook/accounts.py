@@ -3,13 +3,13 @@ and the city's coordinators (the admin only)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from .access import city_for, company_for, managed_user_for, roles_required
+from .access import city_for, company_for, managed_user_for, roles_required, valid_slug
 from .auth import create_password_link
 from .extensions import db
 from .forms import AccountForm, CompanyForm
@@ -29,9 +29,12 @@ def city_home(slug: str):
         select(func.count()).select_from(User).where(User.city_id == city.id, User.role == Role.GUIDE)
     ).scalar_one()
     resets = _reset_requests(city)
+    from .models import utcnow
+    from .overview import city_overview
+
     return render(
         "accounts/city_home.html", city=city, guide_count=guides, company_count=len(city.companies),
-        reset_requests=resets,
+        reset_requests=resets, now=utcnow(), **city_overview(db.session, city, utcnow()),
     )
 
 
@@ -52,13 +55,20 @@ def _reset_requests(city: City) -> list[User]:
     )
 
 
+def _search_text(value: str | None) -> str:
+    """What to search for: control characters (which PostgreSQL refuses) dropped, at most 100 characters."""
+    return "".join(ch for ch in (value or "") if ch.isprintable()).strip()[:100]
+
+
 def _people(city: City, role: Role, company: Company | None = None) -> list[User]:
     query = select(User).where(User.role == role).order_by(User.name)
     query = query.where(User.company_id == company.id) if company else query.where(User.city_id == city.id)
-    q = (request.args.get("q") or "").strip()[:100]
+    q = _search_text(request.args.get("q"))
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(User.name).like(like), User.email.like(like)))
+        q = q.lower()
+        query = query.where(
+            or_(func.lower(User.name).contains(q, autoescape=True), User.email.contains(q, autoescape=True))
+        )
     return list(db.session.execute(query).scalars())
 
 
@@ -108,8 +118,9 @@ def _create_account(city: City, role: Role, company: Company | None, back_url: s
             record(db.session, current_user, "account_created", user, city_id=city.id, role=role)
             link = create_password_link(current_user, user, "invite")
             db.session.commit()
-            return render("accounts/link.html", city=city, person=user, link=link, purpose="invite",
-                          back_url=back_url)
+            # The link is shown only now; an htmx form swaps it in where the form was.
+            return render("accounts/link.html", "accounts/_link.html", city=city, person=user, link=link,
+                          purpose="invite", back_url=back_url)
     return render(
         "accounts/account_form.html", "accounts/_account_form.html", status=422 if form.errors else 200,
         form=form, city=city, role=role, company=company, person=None, back_url=back_url,
@@ -183,7 +194,8 @@ def password_link(slug: str, user_id: int):
     city = city_for(current_user, slug)
     target = managed_user_for(current_user, city, user_id)
     if not target.active:
-        abort(409)
+        flash(_("The account of %(name)s is deactivated. Activate it first.", name=target.name), "error")
+        return redirect_to(url_for("accounts.person", slug=city.slug, user_id=target.id))
     purpose = "reset" if target.password_hash else "invite"
     link = create_password_link(current_user, target, purpose)
     target.reset_requested_at = None
@@ -267,9 +279,10 @@ def enrol(slug: str, company_id: int):
     """The admin enrols an existing company with a further city (by the target city's slug)."""
     city = city_for(current_user, slug)
     company = company_for(current_user, city, company_id)
-    target = db.session.execute(
-        select(City).where(City.slug == (request.form.get("city") or ""))
-    ).scalar_one_or_none()
+    target_slug = request.form.get("city") or ""
+    target = None
+    if valid_slug(target_slug):
+        target = db.session.execute(select(City).where(City.slug == target_slug)).scalar_one_or_none()
     if target is None:
         flash(_("Please choose a city."), "error")
     elif target not in company.cities:

@@ -113,12 +113,34 @@ def outbox_send(loop: bool, interval: float | None) -> None:
                    daily_jobs=DAILY_JOBS)
 
 
-# Jobs the worker's --loop runs once a day (e.g. erasing partner data): callables taking the session.
-DAILY_JOBS: list = []
+@click.command("purge")
+def purge() -> None:
+    """Erase partners' personal data the city's number of days after their tour (safe to run twice)."""
+    from .privacy import purge_partner_data
+
+    totals = purge_partner_data(db.session)
+    click.echo("erased: " + (", ".join(f"{slug} {n}" for slug, n in totals.items()) or "nothing due"))
+
+
+def _daily_purge(session) -> None:  # noqa: ANN001
+    from .privacy import purge_partner_data
+
+    purge_partner_data(session)
+
+
+def _daily_feedback_requests(session) -> None:  # noqa: ANN001
+    from .feedback import queue_feedback_requests
+
+    queue_feedback_requests(session)
+
+
+# Jobs the worker's --loop runs once a day: callables taking the session.
+DAILY_JOBS: list = [_daily_purge, _daily_feedback_requests]
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(purge)
     app.cli.add_command(user_cli)
     app.cli.add_command(demo)
     app.cli.add_command(feed_url_command)

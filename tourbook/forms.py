@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
+from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -61,19 +64,29 @@ _no_control = Regexp(
 _one_line = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message=_l("Contains characters that are not allowed."))
 
 
-class LoginForm(FlaskForm):
+class TextForm(FlaskForm):
+    """A form of text fields. A file sent where text is expected counts as missing; it would otherwise
+    reach the validators as a file object and fail them with an exception."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):  # noqa: ANN001, ANN202
+            data = super().wrap_formdata(form, formdata)
+            return request.form if isinstance(data, CombinedMultiDict) else data
+
+
+class LoginForm(TextForm):
     email = EmailField(_l("Email"), filters=[_lower], validators=[DataRequired(), Length(max=254), _one_line])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(TextForm):
     email = EmailField(
         _l("Email"), filters=[_lower],
         validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(TextForm):
     password = PasswordField(
         _l("New password"),
         validators=[
@@ -91,14 +104,14 @@ class ChangePasswordForm(SetPasswordForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(TextForm):
     name = StringField(
         _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
     )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
 
 
-class AccountForm(FlaskForm):
+class AccountForm(TextForm):
     """A new or edited account of a guide, an HR user or a coordinator."""
 
     name = StringField(
@@ -117,7 +130,7 @@ def _valid_timezone(form: FlaskForm, field: StringField) -> None:
         raise ValidationError(_l("Unknown time zone, e.g. Europe/Berlin."))
 
 
-class CityForm(FlaskForm):
+class CityForm(TextForm):
     name = StringField(
         _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=120), _one_line]
     )
@@ -150,7 +163,7 @@ class CityForm(FlaskForm):
     )
 
 
-class CompanyForm(FlaskForm):
+class CompanyForm(TextForm):
     name = StringField(
         _l("Name"), filters=[Stripped.strip], validators=[DataRequired(), Length(max=160), _one_line]
     )
@@ -293,3 +306,71 @@ class WishesForm(FlaskForm):
 class PartnerCancelForm(FlaskForm):
     reason = TextAreaField(_l("Would you tell us why? (optional)"), filters=[Stripped.strip],
                            validators=[Optional(), Length(max=500), _no_control])
+
+
+RATING_CHOICES = [
+    ("5", _l("5 – very good")), ("4", _l("4 – good")), ("3", _l("3 – all right")),
+    ("2", _l("2 – not so good")), ("1", _l("1 – poor")),
+]
+
+
+class FeedbackForm(FlaskForm):
+    rating = RadioField(_l("How was your tour?"), choices=RATING_CHOICES,
+                        validators=[InputRequired(message=_l("Please choose a rating."))])
+    comment = TextAreaField(_l("Anything you want to tell us? (optional)"), filters=[Stripped.strip],
+                            validators=[Optional(), Length(max=1000), _no_control])
+
+
+HOLIDAY_REGIONS = [
+    ("BW", "Baden-Württemberg"), ("BY", "Bayern"), ("BE", "Berlin"), ("BB", "Brandenburg"), ("HB", "Bremen"),
+    ("HH", "Hamburg"), ("HE", "Hessen"), ("MV", "Mecklenburg-Vorpommern"), ("NI", "Niedersachsen"),
+    ("NW", "Nordrhein-Westfalen"), ("RP", "Rheinland-Pfalz"), ("SL", "Saarland"), ("SN", "Sachsen"),
+    ("ST", "Sachsen-Anhalt"), ("SH", "Schleswig-Holstein"), ("TH", "Thüringen"),
+]
+
+
+def _number(label, low: int, high: int, description=None) -> IntegerField:  # noqa: ANN001
+    return IntegerField(label, description=description, validators=[
+        InputRequired(message=_l("Please enter a number.")),
+        NumberRange(min=low, max=high, message=_l("Between %(min)d and %(max)d.", min=low, max=high)),
+    ])
+
+
+class CitySettingsForm(FlaskForm):
+    lead_time_hours = _number(_l("Lead time (hours)"), 0, 720, _l("Tours are booked at least this long ahead."))
+    horizon_days = _number(_l("Horizon (days)"), 1, 730, _l("Tours are booked at most this far ahead."))
+    min_duration_minutes = _number(_l("Shortest tour (minutes)"), 15, 720)
+    max_duration_minutes = _number(_l("Longest tour (minutes)"), 15, 720)
+    buffer_minutes = _number(_l("Buffer between a guide's tours (minutes)"), 0, 240)
+    holiday_subdivision = SelectField(_l("Public holidays of"), choices=HOLIDAY_REGIONS)
+    office_phone = StringField(_l("Office phone"), filters=[Stripped.strip],
+                               validators=[Optional(), Length(max=40), _phone])
+    office_email = EmailField(_l("Office email"), filters=[_lower],
+                              validators=[Optional(), Length(max=254), Email(check_deliverability=False)])
+    partner_link_days = _number(_l("Partner link works after the tour (days)"), 0, 365)
+    erase_after_days = _number(_l("Erase partner data after the tour (days)"), 1, 365)
+    privacy_text_de = TextAreaField(_l("Privacy notice in German"), filters=[Stripped.strip],
+                                    description=_l("Leave empty to use the standard text."),
+                                    validators=[Optional(), Length(max=20000)])
+    privacy_text_en = TextAreaField(_l("Privacy notice in English"), filters=[Stripped.strip],
+                                    description=_l("Leave empty to use the standard text."),
+                                    validators=[Optional(), Length(max=20000)])
+
+    def validate_max_duration_minutes(self, field: IntegerField) -> None:
+        if self.min_duration_minutes.data is not None and field.data is not None \
+                and field.data < self.min_duration_minutes.data:
+            raise ValidationError(_l("The longest tour must not be shorter than the shortest."))
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    object = SelectField(_l("Object"), choices=[("", _l("All")), ("tour", _l("Tours")), ("user", _l("Accounts")),
+                                                ("city", _l("Cities")), ("company", _l("Companies")),
+                                                ("absence", _l("Absences")), ("availabilitywindow", _l("Windows"))],
+                         validate_choice=False)
+    object_id = IntegerField(_l("Number"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+    person = StringField(_l("Person (email)"), filters=[_lower], validators=[Optional(), Length(max=254)])
+    day_from = DateField(_l("From"), validators=[Optional()])
+    day_to = DateField(_l("Until"), validators=[Optional()])

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session
-from flask_babel import format_date, format_datetime, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -62,6 +62,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _remember_switch() -> None:
+        # Flask-Babel caches the locale in `g`; choose it afresh for every request even when an app context
+        # outlives requests (as in the test fixtures), so a switch or Accept-Language is never ignored.
+        g.pop("forced_locale", None)
+        refresh()
         lang = request.args.get("lang")
         if lang in app.config["LANGUAGES"]:
             session["lang"] = lang
@@ -69,6 +73,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = fmt_datetime
     app.jinja_env.filters["date"] = fmt_date
     app.jinja_env.filters["time"] = fmt_time
+    app.jinja_env.filters["format_decimal"] = format_decimal
+    app.jinja_env.filters["pager"] = _pager
 
     @app.context_processor
     def _locale_context() -> dict:
@@ -81,3 +87,12 @@ def lang_switch_url(lang: str) -> Markup | str:
     from urllib.parse import urlencode
 
     return request.path + "?" + urlencode(args)
+
+
+def _pager(args, page: int) -> str:  # noqa: ANN001
+    """The query string of the current request with another page number."""
+    from urllib.parse import urlencode
+
+    values = {k: v for k, v in args.items() if k != "page"}
+    values["page"] = page
+    return urlencode(values)

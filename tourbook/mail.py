@@ -403,3 +403,7 @@ def run_worker(session: Session, loop: bool, interval: float, daily_jobs=None) -
         clock.sleep(interval)
 
 
+
+
+# The name other modules use to add a message of their own (rendered from templates/mail/<template>.*).
+queue_message = _queue

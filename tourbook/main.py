@@ -113,7 +113,12 @@ def _navigation() -> list[dict]:
     user = current_user
     items: list[tuple[str, str]] = []
     if user.role == Role.ADMIN:
-        items.append((url_for("admin.cities"), _("Cities")))
+        items += [
+            (url_for("admin.cities"), _("Cities")),
+            (url_for("tours.index"), _("Tours")),
+            (url_for("reports.index"), _("Reports")),
+            (url_for("audit.index"), _("Audit log")),
+        ]
     elif user.role == Role.COORDINATOR:
         slug = user.city.slug
         items += [
@@ -123,6 +128,7 @@ def _navigation() -> list[dict]:
             (url_for("feeds.subscription"), _("Calendar")),
             (url_for("accounts.guides", slug=slug), _("Guides")),
             (url_for("accounts.companies", slug=slug), _("Companies")),
+            (url_for("reports.index"), _("Reports")),
             (url_for("messages.index", slug=slug), _("Mail")),
         ]
     elif user.role == Role.HR:
@@ -151,8 +157,14 @@ def _layout_helpers() -> dict:
     return {
         "main_navigation": _navigation, "role_label": role_label, "all_cities": all_cities,
         "status_label": status_label, "status_badge": status_badge, "language_label": language_label,
-        "cancelled_by_label": cancelled_by_label,
+        "cancelled_by_label": cancelled_by_label, "external_url": _external_url,
     }
+
+
+def _external_url(endpoint: str, **values) -> str:  # noqa: ANN003
+    from .mail import external_url
+
+    return external_url(endpoint, **values)
 
 
 def cancelled_by_label(who: str | None) -> str:

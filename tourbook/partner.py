@@ -10,7 +10,8 @@ from flask_babel import refresh
 from sqlalchemy import select
 
 from .extensions import db, limiter
-from .forms import INTEREST_CHOICES, PartnerCancelForm, WishesForm
+from .feedback import feedback_open, save_feedback
+from .forms import INTEREST_CHOICES, FeedbackForm, PartnerCancelForm, WishesForm
 from .htmx import render
 from .models import Tour, utcnow
 from .services import TourError, cancel_tour, update_partner_wishes
@@ -54,11 +55,30 @@ def _page(tour: Tour, status: int = 200, wishes: WishesForm | None = None, **ext
         data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}
     )
     now = utcnow()
+    extra.setdefault("feedback_form", FeedbackForm(prefix="feedback"))
     return render(
         "partner/page.html", "partner/_wishes.html", status=status, tour=tour, city=tour.city, wishes=wishes,
         interest_labels=dict(INTEREST_CHOICES), now=now,
-        changeable=tour.status in ("confirmed", "needs_guide") and tour.ends_at > now, **extra,
+        changeable=tour.status in ("confirmed", "needs_guide") and tour.ends_at > now,
+        feedback_open=feedback_open(tour, now), **extra,
     )
+
+
+@bp.post("/feedback")
+@limiter.limit(PARTNER_LIMIT)
+def feedback(token: str):
+    tour = _tour(token)
+    form = FeedbackForm(prefix="feedback")
+    if form.validate():
+        try:
+            save_feedback(db.session, tour, int(form.rating.data), form.comment.data)
+        except TourError:
+            pass  # given already or not open: the page says so
+        return redirect(url_for("partner.page", token=token, thanks=1) + "#feedback", 303)
+    return render("partner/page.html", status=422, tour=tour, city=tour.city, wishes=WishesForm(
+        data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}),
+        interest_labels=dict(INTEREST_CHOICES), now=utcnow(), changeable=False, feedback_open=True,
+        feedback_form=form)
 
 
 @bp.get("/")

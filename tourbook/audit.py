@@ -1,0 +1,57 @@
+"""The audit log: who did what to which object, and when. Read-only."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from .access import roles_required
+from .extensions import db
+from .forms import AuditFilterForm
+from .htmx import render
+from .models import AuditEntry, City, Role
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+PAGE = 100
+
+
+@bp.get("/")
+@roles_required(Role.COORDINATOR, Role.ADMIN)
+def index():
+    form = AuditFilterForm(request.args)
+    form.validate()
+    cities = db.session.execute(select(City).order_by(City.name)).scalars().all()
+    city = None
+    query = select(AuditEntry).options(joinedload(AuditEntry.actor)).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if current_user.role == Role.COORDINATOR:
+        city = db.session.get(City, current_user.city_id)
+    elif request.args.get("city"):
+        city = next((c for c in cities if c.slug == request.args["city"]), None)
+        if city is None:
+            abort(404)
+    if city is not None:
+        query = query.where(AuditEntry.city_id == city.id)
+    zone = ZoneInfo(city.timezone if city else "Europe/Berlin")
+    if form.object.data and not form.object.errors:
+        query = query.where(AuditEntry.object_type == form.object.data)
+    if form.object_id.data and not form.object_id.errors:
+        query = query.where(AuditEntry.object_id == form.object_id.data)
+    if form.person.data and not form.person.errors:
+        query = query.where(AuditEntry.actor_label.ilike(f"%{form.person.data}%"))
+    if form.day_from.data and not form.day_from.errors:
+        query = query.where(AuditEntry.at >= datetime.combine(form.day_from.data, time(), zone))
+    if form.day_to.data and not form.day_to.errors:
+        query = query.where(AuditEntry.at < datetime.combine(form.day_to.data + timedelta(days=1), time(), zone))
+    try:
+        page = max(1, min(int(request.args.get("page", 1)), 10_000))
+    except ValueError:
+        page = 1
+    entries = db.session.execute(query.offset((page - 1) * PAGE).limit(PAGE + 1)).scalars().all()
+    return render("audit/index.html", "audit/_entries.html", form=form, entries=entries[:PAGE],
+                  more=len(entries) > PAGE, page_number=page, city=city, cities=cities, tz=zone.key)

@@ -1,0 +1,81 @@
+"""Accessible SVG charts drawn on the server from plain values (pure: no Flask, no database).
+
+Each chart has a <title> and <desc> and role="img"; the page shows the same numbers in a table beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+PALETTE = ("#1d4e89", "#2f7d4f", "#8a4f00", "#6a3d9a", "#a3222a", "#00677a", "#5a5a5a")
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def bar_chart(chart_id: str, title: str, description: str, series: Series, width: int = 640,
+              bar_height: int = 28, label_width: int = 200) -> str:
+    """Horizontal bars: one row per label, value written at the bar's end (readable without colour)."""
+    rows = len(series.labels)
+    height = max(rows, 1) * (bar_height + 8) + 16
+    top = max(series.values, default=0) or 1
+    plot = width - label_width - 60
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" focusable="false">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
+    ]
+    for i, (label, value) in enumerate(zip(series.labels, series.values, strict=True)):
+        y = 8 + i * (bar_height + 8)
+        length = 0 if value <= 0 else max(2.0, plot * value / top)
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + bar_height / 2 + 5:.0f}" text-anchor="end" '
+            f'font-size="14" fill="#1b1f29">{escape(label[:32])}</text>'
+        )
+        parts.append(
+            f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" '
+            f'fill="{PALETTE[0]}"></rect>'
+        )
+        parts.append(
+            f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height / 2 + 5:.0f}" font-size="14" '
+            f'fill="#1b1f29">{_fmt(value)}</text>'
+        )
+    if not series.labels:
+        parts.append(f'<text x="{width / 2:.0f}" y="24" text-anchor="middle" font-size="14" fill="#1b1f29">–</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def column_chart(chart_id: str, title: str, description: str, series: Series, width: int = 640,
+                 height: int = 240) -> str:
+    """Vertical columns, e.g. tours per month; values above the columns."""
+    count = max(len(series.labels), 1)
+    top = max(series.values, default=0) or 1
+    base = height - 36
+    slot = (width - 20) / count
+    bar = min(48.0, slot * 0.7)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" focusable="false">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
+        f'<line x1="10" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#4a4f5c" stroke-width="1"></line>',
+    ]
+    for i, (label, value) in enumerate(zip(series.labels, series.values, strict=True)):
+        x = 10 + i * slot + (slot - bar) / 2
+        h = 0 if value <= 0 else max(2.0, (base - 24) * value / top)
+        parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{PALETTE[0]}"></rect>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - h - 6:.1f}" text-anchor="middle" font-size="13" '
+                     f'fill="#1b1f29">{_fmt(value)}</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{base + 18}" text-anchor="middle" font-size="12" '
+                     f'fill="#1b1f29">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
