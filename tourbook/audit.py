@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -21,11 +22,28 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 PAGE = 100
 
 
+# The database's instants cannot hold year 1 or 9999; a date outside these years is a typo.
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+
+
+def _check_days(form: AuditFilterForm) -> None:
+    for field in (form.day_from, form.day_to):
+        if field.data and not field.errors and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+            field.errors = [*field.errors, _("Please choose a date between %(first)d and %(last)d.",
+                                             first=FIRST_YEAR, last=LAST_YEAR)]
+
+
+def _printable(value: str | None) -> str:
+    """Control characters (which PostgreSQL refuses) dropped."""
+    return "".join(ch for ch in (value or "") if ch.isprintable()).strip()
+
+
 @bp.get("/")
 @roles_required(Role.COORDINATOR, Role.ADMIN)
 def index():
     form = AuditFilterForm(request.args)
     form.validate()
+    _check_days(form)
     cities = db.session.execute(select(City).order_by(City.name)).scalars().all()
     city = None
     query = select(AuditEntry).options(joinedload(AuditEntry.actor)).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
@@ -38,12 +56,14 @@ def index():
     if city is not None:
         query = query.where(AuditEntry.city_id == city.id)
     zone = ZoneInfo(city.timezone if city else "Europe/Berlin")
-    if form.object.data and not form.object.errors:
+    objects = {choice.value for choice in form.object.choices if choice.value}
+    if form.object.data in objects:
         query = query.where(AuditEntry.object_type == form.object.data)
     if form.object_id.data and not form.object_id.errors:
         query = query.where(AuditEntry.object_id == form.object_id.data)
-    if form.person.data and not form.person.errors:
-        query = query.where(AuditEntry.actor_label.ilike(f"%{form.person.data}%"))
+    person = _printable(form.person.data)
+    if person and not form.person.errors:
+        query = query.where(AuditEntry.actor_label.icontains(person, autoescape=True))
     if form.day_from.data and not form.day_from.errors:
         query = query.where(AuditEntry.at >= datetime.combine(form.day_from.data, time(), zone))
     if form.day_to.data and not form.day_to.errors:

@@ -45,6 +45,11 @@ assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
 MIN_PASSWORD = 12
 
 
+def select_choices(pairs) -> list[SelectChoice]:  # noqa: ANN001
+    """(value, label) pairs as wtforms 3.3 wants them; the pair lists stay for dict() look-ups."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 class Stripped:
     """Strip surrounding whitespace from text input."""
 
@@ -197,7 +202,7 @@ ABSENCE_REASON_CHOICES = [
 
 
 class WindowForm(FlaskForm):
-    weekday = SelectField(_l("Weekday"), choices=WEEKDAY_CHOICES, coerce=int)
+    weekday = SelectField(_l("Weekday"), choices=select_choices(WEEKDAY_CHOICES), coerce=int)
     start = TimeField(_l("From"), validators=[DataRequired(message=_l("Please enter a time, e.g. 09:00."))],
                       render_kw={"step": 900, "min": "06:00", "max": "22:00"})
     end = TimeField(_l("Until"), validators=[DataRequired(message=_l("Please enter a time, e.g. 12:00."))],
@@ -211,12 +216,12 @@ class AbsenceForm(FlaskForm):
     last_day = DateField(_l("Last day"), validators=[DataRequired(message=_l("Please enter a date."))])
     start_time = TimeField(_l("From (time on the first day)"), validators=[Optional()], render_kw={"step": 900})
     end_time = TimeField(_l("Until (time on the last day)"), validators=[Optional()], render_kw={"step": 900})
-    reason = SelectField(_l("Reason"), choices=ABSENCE_REASON_CHOICES)
+    reason = SelectField(_l("Reason"), choices=select_choices(ABSENCE_REASON_CHOICES))
 
 
 class GuideProfileForm(FlaskForm):
     languages = SelectMultipleField(
-        _l("Languages you guide in"), choices=GUIDE_LANGUAGE_CHOICES,
+        _l("Languages you guide in"), choices=select_choices(GUIDE_LANGUAGE_CHOICES),
         validators=[DataRequired(message=_l("Choose at least one language."))],
         option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
     )
@@ -265,7 +270,7 @@ class TourForm(WhenForm):
                        validators=[Optional(), Length(max=254), Email(check_deliverability=False)])
     phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
-    interests = SelectMultipleField(_l("Interests"), choices=INTEREST_CHOICES, validators=[Optional()],
+    interests = SelectMultipleField(_l("Interests"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     people = IntegerField(_l("People coming (children too)"), default=1,
                           validators=[InputRequired(message=_l("Please enter a number.")),
@@ -274,7 +279,7 @@ class TourForm(WhenForm):
                                         validators=[Optional(), Length(max=1000), _no_control])
     guide_note = TextAreaField(_l("Note for the guide"), filters=[Stripped.strip],
                                validators=[Optional(), Length(max=1000), _no_control])
-    meeting_point = SelectField(_l("Meeting point"), choices=MEETING_POINT_CHOICES)
+    meeting_point = SelectField(_l("Meeting point"), choices=select_choices(MEETING_POINT_CHOICES))
     consent = BooleanField(
         _l("The partner agreed that these details are passed to the city for the tour."),
         validators=[DataRequired(message=_l("Please confirm the partner's consent."))],
@@ -295,7 +300,7 @@ class AssignForm(ReasonForm):
 
 
 class WishesForm(FlaskForm):
-    interests = SelectMultipleField(_l("What interests you?"), choices=INTEREST_CHOICES, validators=[Optional()],
+    interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     people = IntegerField(_l("People coming (children too)"),
@@ -315,7 +320,7 @@ RATING_CHOICES = [
 
 
 class FeedbackForm(FlaskForm):
-    rating = RadioField(_l("How was your tour?"), choices=RATING_CHOICES,
+    rating = RadioField(_l("How was your tour?"), choices=select_choices(RATING_CHOICES),
                         validators=[InputRequired(message=_l("Please choose a rating."))])
     comment = TextAreaField(_l("Anything you want to tell us? (optional)"), filters=[Stripped.strip],
                             validators=[Optional(), Length(max=1000), _no_control])
@@ -342,7 +347,7 @@ class CitySettingsForm(FlaskForm):
     min_duration_minutes = _number(_l("Shortest tour (minutes)"), 15, 720)
     max_duration_minutes = _number(_l("Longest tour (minutes)"), 15, 720)
     buffer_minutes = _number(_l("Buffer between a guide's tours (minutes)"), 0, 240)
-    holiday_subdivision = SelectField(_l("Public holidays of"), choices=HOLIDAY_REGIONS)
+    holiday_subdivision = SelectField(_l("Public holidays of"), choices=select_choices(HOLIDAY_REGIONS))
     office_phone = StringField(_l("Office phone"), filters=[Stripped.strip],
                                validators=[Optional(), Length(max=40), _phone])
     office_email = EmailField(_l("Office email"), filters=[_lower],
@@ -366,9 +371,9 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    object = SelectField(_l("Object"), choices=[("", _l("All")), ("tour", _l("Tours")), ("user", _l("Accounts")),
+    object = SelectField(_l("Object"), choices=select_choices([("", _l("All")), ("tour", _l("Tours")), ("user", _l("Accounts")),
                                                 ("city", _l("Cities")), ("company", _l("Companies")),
-                                                ("absence", _l("Absences")), ("availabilitywindow", _l("Windows"))],
+                                                ("absence", _l("Absences")), ("availabilitywindow", _l("Windows"))]),
                          validate_choice=False)
     object_id = IntegerField(_l("Number"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
     person = StringField(_l("Person (email)"), filters=[_lower], validators=[Optional(), Length(max=254)])

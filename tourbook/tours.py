@@ -15,7 +15,7 @@ from .access import roles_required, tour_for
 from .availability import Interval
 from .calendars import CalendarEvent, render_calendar
 from .extensions import db
-from .forms import INTEREST_CHOICES, AssignForm, ReasonForm, RescheduleForm, TourForm
+from .forms import INTEREST_CHOICES, AssignForm, ReasonForm, RescheduleForm, TourForm, WhenForm, select_choices
 from .htmx import redirect_to, render
 from .models import City, Role, Tour, User, utcnow
 from .services import (
@@ -88,7 +88,7 @@ def index():
     now = utcnow()
     when = request.args.get("when", "upcoming")
     status = request.args.get("status", "")
-    q = (request.args.get("q") or "").strip()[:100]
+    q = "".join(ch for ch in request.args.get("q") or "" if ch.isprintable()).strip()[:100]  # no NUL for PG
     query = _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.guide), joinedload(Tour.city))
     if when == "past":
         query = query.where(Tour.ends_at <= now).order_by(Tour.starts_at.desc())
@@ -98,9 +98,11 @@ def index():
     if status in STATUS_FILTERS:
         query = query.where(Tour.status == status)
     if q:
-        like = f"%{q.lower()}%"
+        # What is typed is searched for literally: % and _ are no wildcards here.
+        like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.outerjoin(User, Tour.guide_id == User.id).where(
-            or_(Tour.partner_first_name.ilike(like), Tour.partner_last_name.ilike(like), User.name.ilike(like))
+            or_(*(column.ilike(like, escape="\\")
+                  for column in (Tour.partner_first_name, Tour.partner_last_name, User.name)))
         )
     tours = db.session.execute(query.limit(200)).unique().scalars().all()
     needs_guide = []
@@ -119,7 +121,7 @@ def index():
 def _tour_form() -> TourForm:
     company = current_user.company
     form = TourForm()
-    form.city.choices = [(c.id, c.name) for c in company.cities]
+    form.city.choices = select_choices((c.id, c.name) for c in company.cities)
     if request.method == "GET" and company.cities:
         form.city.data = company.cities[0].id
     return form
@@ -142,16 +144,21 @@ def _meeting_point(choice: str, city: City) -> str:
     return current_user.company.address
 
 
-def _adopt(form: TourForm) -> bool:
+def _adopt(form: WhenForm) -> bool:
     """An alternative chosen with one click: its date and times go into the form."""
     value = request.form.get("adopt", "")
     try:
         day, start, end = value.split("|")
-        form.day.data = date.fromisoformat(day)
-        form.start.data = time.fromisoformat(start)
-        form.end.data = time.fromisoformat(end)
+        values = {"day": date.fromisoformat(day), "start": time.fromisoformat(start),
+                  "end": time.fromisoformat(end)}
     except ValueError:
         return False
+    for name, parsed in values.items():
+        field = getattr(form, name)
+        field.data = parsed
+        # A field shows its raw input again when there is one: replace it too, or the old times stay.
+        field.raw_data = [parsed.strftime(field.format[0])]
+        field.errors = []
     return True
 
 
@@ -180,10 +187,10 @@ def availability():
     """The live answer beside the form: is a guide free, else the nearest alternatives."""
     form = _tour_form()
     form.process(request.args)
-    form.city.choices = [(c.id, c.name) for c in current_user.company.cities]
+    form.city.choices = select_choices((c.id, c.name) for c in current_user.company.cities)
     city = _form_city(form)
     context = _availability_context(city, form.day.data, form.start.data, form.end.data, form.language.data)
-    return render("tours/_availability.html", **context, tz=city.timezone if city else None)
+    return render("tours/_availability.html", **context, form=form, tz=city.timezone if city else None)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -196,8 +203,8 @@ def new():
     race_message = None
     if request.method == "POST":
         city = _form_city(form)
-        if "adopt" in request.form and _adopt(form):
-            form.csrf_token.errors = []
+        if "adopt" in request.form:  # a click on an alternative fills in the times; it never books
+            _adopt(form)
         elif form.validate():
             begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
             partner = PartnerDetails(
@@ -237,7 +244,7 @@ def _guides_of(city_id: int) -> list[User]:
 
 def _assign_form(tour: Tour) -> AssignForm:
     form = AssignForm(prefix="assign")
-    form.guide.choices = [(g.id, g.name) for g in _guides_of(tour.city_id)]
+    form.guide.choices = select_choices((g.id, g.name) for g in _guides_of(tour.city_id))
     return form
 
 
@@ -312,13 +319,7 @@ def reschedule(tour_id: int):
     if request.method == "POST":
         form = RescheduleForm()
         if "adopt" in request.form:
-            value = request.form.get("adopt", "").split("|")
-            try:
-                form.day.data, form.start.data, form.end.data = (date.fromisoformat(value[0]),
-                                                                 time.fromisoformat(value[1]),
-                                                                 time.fromisoformat(value[2]))
-            except (ValueError, IndexError):
-                pass
+            _adopt(form)
         elif form.validate():
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
             try:
