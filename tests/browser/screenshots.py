@@ -1,0 +1,83 @@
+"""Screenshots for looking at the layout: ``python -m tests.browser.screenshots`` (from the repository root).
+
+Writes PNGs of the login page, a coordinator's page and a form with errors, on a phone (390x844) and a
+desktop (1280x900), in German and English, to test-artifacts/screenshots/ (git-ignored). Not a test: it
+asserts nothing about looks; a person (or a session) looks at the pictures."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .conftest import (
+    launch_browser,
+    login,
+    missing_browser_parts,
+    screenshot_dir,
+    start_live_server,
+    submit_by_htmx,
+)
+
+VIEWPORTS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 1},
+    "desktop": {"viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1},
+}
+LOCALES = {"de": "de-DE", "en": "en-GB"}
+
+
+def shoot(page: Any, out: Path, name: str) -> Path:  # noqa: ANN401
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def take_all(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN401
+    taken = []
+    for device, options in VIEWPORTS.items():
+        for lang, locale in LOCALES.items():
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            page.goto("/login")
+            taken.append(shoot(page, out, f"login-{device}-{lang}"))
+
+            login(page, "coordinator@demo.example")
+            page.goto(f"/c/siegen/guides?lang={lang}")  # the account's own setting would win otherwise
+            taken.append(shoot(page, out, f"coordinator-guides-{device}-{lang}"))
+
+            page.goto("/c/siegen/guides/new")
+            form = page.locator("main form[hx-post='/c/siegen/guides/new']")
+            form.locator("input[name=email]").fill("not an email")
+            submit_by_htmx(page, form.locator("button[type=submit]"), 422)
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")
+            taken.append(shoot(page, out, f"form-errors-{device}-{lang}"))
+            context.close()
+    return taken
+
+
+def main() -> int:
+    missing = missing_browser_parts()
+    if missing:
+        print("cannot take screenshots, missing: " + "; ".join(missing), file=sys.stderr)
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    out = screenshot_dir()
+    with tempfile.TemporaryDirectory(prefix="tourbook-screenshots-") as tmp:
+        server = start_live_server(Path(tmp))
+        try:
+            with sync_playwright() as playwright:
+                browser = launch_browser(playwright)
+                taken = take_all(server.url, browser, out)
+                browser.close()
+        finally:
+            server.stop()
+    for path in taken:
+        print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
