@@ -309,7 +309,7 @@ class WishesForm(FlaskForm):
 
 
 class PartnerCancelForm(FlaskForm):
-    reason = TextAreaField(_l("Would you tell us why? (optional)"), filters=[Stripped.strip],
+    reason = TextAreaField(_l("Would you tell us why?"), filters=[Stripped.strip],
                            validators=[Optional(), Length(max=500), _no_control])
 
 
@@ -322,7 +322,7 @@ RATING_CHOICES = [
 class FeedbackForm(FlaskForm):
     rating = RadioField(_l("How was your tour?"), choices=select_choices(RATING_CHOICES),
                         validators=[InputRequired(message=_l("Please choose a rating."))])
-    comment = TextAreaField(_l("Anything you want to tell us? (optional)"), filters=[Stripped.strip],
+    comment = TextAreaField(_l("Anything you want to tell us?"), filters=[Stripped.strip],
                             validators=[Optional(), Length(max=1000), _no_control])
 
 
