@@ -38,3 +38,26 @@
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
 })();
+
+// Answers htmx does not swap (400 expired form, 403, 404, 429 too many attempts, 5xx): show the error page's
+// message in the announced flash area instead of silently doing nothing.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var flash = document.getElementById("flash");
+    if (!flash || !xhr) return;
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var heading = doc.querySelector("main h1");
+    var text = doc.querySelector("main p");
+    var box = document.createElement("div");
+    box.className = "kern-alert kern-alert--danger";
+    box.setAttribute("role", "alert");
+    var title = document.createElement("p");
+    title.className = "kern-title";
+    title.textContent = (heading ? heading.textContent : String(xhr.status)) + (text ? " – " + text.textContent : "");
+    box.appendChild(title);
+    flash.replaceChildren(box);
+    flash.scrollIntoView({block: "nearest"});
+  });
+})();

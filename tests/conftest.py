@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -129,10 +129,18 @@ def app(backend: str, tmp_path: Path, sqlite_template: Path, postgres_url: str |
         _truncate_postgres(app)
     if app.config["RATELIMIT_ENABLED"]:
         limiter.reset()
+
+    # The test keeps one app context open, which Flask reuses for every request of the test client:
+    # each request must still start with an empty `g`, as it would in a server.
+    def fresh_g(sender, **extra):  # noqa: ANN001, ANN003, ANN202
+        g.__dict__.clear()
+
+    request_started.connect(fresh_g, app)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+    request_started.disconnect(fresh_g, app)
 
 
 @pytest.fixture

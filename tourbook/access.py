@@ -21,7 +21,7 @@ SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_ID = 2**31 - 1
 
 
-def _valid_slug(slug: str) -> bool:
+def valid_slug(slug: str) -> bool:
     return len(slug) <= 60 and SLUG.fullmatch(slug) is not None
 
 
@@ -47,7 +47,7 @@ def roles_required(*roles: Role) -> Callable:
 
 def city_for(user: User, slug: str) -> City:
     """A city the user manages: the admin all, a coordinator their own."""
-    if not _valid_slug(slug):
+    if not valid_slug(slug):
         abort(404)
     city = db.session.execute(select(City).where(City.slug == slug)).scalar_one_or_none()
     if city is None:
@@ -103,10 +103,11 @@ def guide_for(user: User, guide_id: int) -> User:
 
 
 def tour_for(user: User, tour_id: int):  # noqa: ANN201
-    """A tour the user may see: the admin all, a coordinator their city's, HR their company's, a guide their own."""
+    """A tour the user may see: the admin all, a coordinator their city's, HR their company's, a guide
+    their own."""
     from .models import Tour
 
-    tour = db.session.get(Tour, tour_id)
+    tour = db.session.get(Tour, tour_id) if _valid_id(tour_id) else None
     if tour is None:
         abort(404)
     allowed = (

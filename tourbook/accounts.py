@@ -56,20 +56,18 @@ def _reset_requests(city: City) -> list[User]:
 
 
 def _search_text(value: str | None) -> str:
-    """What to search for: control characters (which PostgreSQL refuses) dropped, at most 100 characters."""
+    """What to search for: printable characters only, at most 100."""
     return "".join(ch for ch in (value or "") if ch.isprintable()).strip()[:100]
 
 
 def _people(city: City, role: Role, company: Company | None = None) -> list[User]:
     query = select(User).where(User.role == role).order_by(User.name)
     query = query.where(User.company_id == company.id) if company else query.where(User.city_id == city.id)
-    q = _search_text(request.args.get("q"))
-    if q:
-        q = q.lower()
-        query = query.where(
-            or_(func.lower(User.name).contains(q, autoescape=True), User.email.contains(q, autoescape=True))
-        )
-    return list(db.session.execute(query).scalars())
+    people = list(db.session.execute(query).scalars())
+    q = _search_text(request.args.get("q")).casefold()
+    if q:  # a city's people fit in memory; Python compares all scripts alike on every database
+        people = [p for p in people if q in p.name.casefold() or q in p.email.casefold()]
+    return people
 
 
 @bp.get("/guides")
@@ -220,10 +218,13 @@ def companies(slug: str):
 
 
 def _company_name_taken(form: CompanyForm, company: Company | None) -> bool:
-    clash = db.session.execute(
-        select(Company.id).where(func.lower(Company.name) == form.name.data.lower())
-    ).scalar_one_or_none()
-    if clash is not None and (company is None or clash != company.id):
+    # Compared in Python: SQLite's lower() knows only ASCII, so "ÄRZTE GMBH" would pass as a new company.
+    wanted = form.name.data.casefold()
+    clashes = [
+        company_id for company_id, name in db.session.execute(select(Company.id, Company.name))
+        if name.casefold() == wanted and (company is None or company_id != company.id)
+    ]
+    if clashes:
         form.name.errors.append(
             _("A company with this name already takes part. The regional admin can enrol it with your city.")
         )

@@ -29,10 +29,15 @@ def cities():
 
 
 def _unique_city_errors(form: CityForm, city: City | None) -> bool:
+    """Names and slugs are unique; names regardless of case ("Olpe" and "OLPE" would be one city twice)."""
+    rows = db.session.execute(select(City.id, City.name, City.slug)).all()
+    others = [row for row in rows if city is None or row.id != city.id]
     ok = True
-    for field, column in ((form.name, City.name), (form.slug, City.slug)):
-        clash = db.session.execute(select(City.id).where(column == field.data)).scalar_one_or_none()
-        if clash is not None and (city is None or clash != city.id):
+    for field, taken in (
+        (form.name, {row.name.casefold() for row in others}),
+        (form.slug, {row.slug for row in others}),
+    ):
+        if (field.data or "").casefold() in taken:
             field.errors.append(_("Another city already uses this."))
             ok = False
     return ok
@@ -51,7 +56,8 @@ def new_city():
         flash(_("The city %(name)s was added.", name=city.name), "success")
         return redirect_to(url_for("accounts.city_home", slug=city.slug))
     return render(
-        "admin/city_form.html", "admin/_city_form.html", status=422 if form.errors else 200, form=form, city=None
+        "admin/city_form.html", "admin/_city_form.html", status=422 if form.errors else 200, form=form,
+        city=None,
     )
 
 
@@ -67,5 +73,6 @@ def edit_city(slug: str):
         flash(_("The city is saved."), "success")
         return redirect_to(url_for("accounts.city_home", slug=city.slug))
     return render(
-        "admin/city_form.html", "admin/_city_form.html", status=422 if form.errors else 200, form=form, city=city
+        "admin/city_form.html", "admin/_city_form.html", status=422 if form.errors else 200, form=form,
+        city=city,
     )

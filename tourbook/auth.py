@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .extensions import db, limiter, login_manager
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ProfileForm, SetPasswordForm
@@ -36,9 +38,16 @@ def _account_key() -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """A path on this site to go to after signing in, or None. Browsers drop tabs and newlines from URLs and
+    read a backslash as a slash, so ``/\t/evil.example`` would leave the site: such targets are refused."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return None
+    if any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in target):
+        return None
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -88,23 +97,38 @@ def _valid_token(token: str) -> PasswordToken | None:
 def set_password(token: str):
     row = _valid_token(token)
     if row is None:
-        return render("auth/link_invalid.html", status=404)
+        return _not_stored(render("auth/link_invalid.html", status=404))
     form = SetPasswordForm()
     if form.validate_on_submit():
+        # Claim the link in the database: of two requests with one link at once, only one sets a password.
+        claimed = db.session.execute(
+            update(PasswordToken)
+            .where(PasswordToken.id == row.id, PasswordToken.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            db.session.rollback()
+            return _not_stored(render("auth/link_invalid.html", status=404))
         user = row.user
         user.password_hash = hash_password(form.password.data)
         user.password_changed_at = utcnow()
         user.reset_requested_at = None
-        row.used_at = utcnow()
         end_all_sessions(user)
         record(db.session, user, "password_set", user, city_id=user.city_id, purpose=row.purpose)
         db.session.commit()
         flash(_("Your password is set. Please sign in."), "success")
         return redirect_to(url_for("auth.login"))
-    return render(
+    return _not_stored(render(
         "auth/set_password.html", "auth/_set_password_form.html", status=422 if form.errors else 200,
         form=form, token=token, account=row.user,
-    )
+    ))
+
+
+def _not_stored(response):  # noqa: ANN001, ANN202
+    """Pages reached by a secret link stay out of caches (signed-out visitors get no no-store otherwise)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -116,16 +140,17 @@ def forgot_password():
         if user is not None and user.active:
             user.reset_requested_at = utcnow()
             record(db.session, None, "password_reset_requested", user, city_id=user.city_id)
+            create_password_link(None, user, "reset")  # mailed to the account's address only
             db.session.commit()
         # The same answer whether or not the account exists.
-        return render("auth/forgot_sent.html")
+        return render("auth/forgot_sent.html", "auth/_forgot_sent.html")
     return render(
         "auth/forgot.html", "auth/_forgot_form.html", status=422 if form.errors else 200, form=form
     )
 
 
-def create_password_link(actor: User, user: User, purpose: str) -> str:
-    """A fresh one-time link for ``user``; earlier unused links of the user stop working."""
+def create_password_link(actor: User | None, user: User, purpose: str) -> str:
+    """A fresh one-time link for ``user``, also sent to them by mail; earlier unused links stop working."""
     for old in db.session.execute(
         select(PasswordToken).where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None))
     ).scalars():
@@ -134,12 +159,17 @@ def create_password_link(actor: User, user: User, purpose: str) -> str:
     lifetime: timedelta = current_app.config["PASSWORD_LINK_LIFETIME"]
     db.session.add(
         PasswordToken(
-            token_hash=token_hash(token), user_id=user.id, purpose=purpose, created_by_id=actor.id,
+            token_hash=token_hash(token), user_id=user.id, purpose=purpose,
+            created_by_id=actor.id if actor else None,
             expires_at=utcnow() + lifetime,
         )
     )
     record(db.session, actor, f"password_link_{purpose}", user, city_id=user.city_id)
-    return url_for("auth.set_password", token=token, _external=True)
+    from .mail import external_url, queue_password_link
+
+    link = external_url("auth.set_password", token=token)
+    queue_password_link(db.session, user, link, purpose)
+    return link
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -11,14 +11,15 @@ from werkzeug.wrappers import Response
 def wants_fragment() -> bool:
     """An htmx request that swaps a part of the page (not a boosted navigation or a history restore)."""
     h = request.headers
-    return h.get("HX-Request") == "true" and h.get("HX-Boosted") != "true" and not h.get("HX-History-Restore-Request")
+    swap = h.get("HX-Request") == "true" and h.get("HX-Boosted") != "true"
+    return swap and not h.get("HX-History-Restore-Request")
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
     """The full page, or for an htmx swap only the fragment."""
     template = fragment if fragment and wants_fragment() else page
     response = make_response(render_template(template, **context), status)
-    response.headers.add("Vary", "HX-Request")
+    response.vary.add("HX-Request")
     return response
 
 

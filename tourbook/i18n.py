@@ -82,11 +82,13 @@ def init_app(app: Flask) -> None:
 
 
 def lang_switch_url(lang: str) -> Markup | str:
+    """This page in another language. A path that starts with two slashes (``//evil.example/``, reachable
+    as a 404 page) would make the link lead to another site: it is reduced to one slash."""
+    from urllib.parse import quote, urlencode
+
     args = request.args.to_dict()
     args["lang"] = lang
-    from urllib.parse import urlencode
-
-    return request.path + "?" + urlencode(args)
+    return quote("/" + request.path.lstrip("/\\")) + "?" + urlencode(args)
 
 
 def _pager(args, page: int) -> str:  # noqa: ANN001

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import logging
 import re
-import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy import delete, event, select
 from sqlalchemy.engine import Engine
 
 from .extensions import db, login_manager
-from .models import LoginSession, PasswordToken, User, utcnow
+from .models import LoginSession, User, utcnow
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -57,10 +58,8 @@ def check_password(user: User | None, password: str) -> bool:
         key = f"{hasher.time_cost}:{hasher.memory_cost}:{hasher.parallelism}"
         if key not in _DUMMY_HASH:
             _DUMMY_HASH[key] = hasher.hash("dummy-password")
-        try:
+        with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH[key], password)
-        except VerificationError:
-            pass
         return False
     try:
         hasher.verify(user.password_hash, password)
@@ -155,7 +154,7 @@ CSP = "; ".join(
 
 
 def _is_https() -> bool:
-    return request.is_secure
+    return has_request_context() and request.is_secure
 
 
 @event.listens_for(Engine, "connect")
@@ -173,10 +172,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
 def init_app(app: Flask) -> None:
     install_log_redaction()
     app.logger.addFilter(RedactTokens())
-    @app.before_request
-    def _secure_cookie_on_https() -> None:
-        g.https = _is_https()
-
     @app.after_request
     def _headers(response):  # noqa: ANN001, ANN202
         h = response.headers
@@ -186,12 +181,15 @@ def init_app(app: Flask) -> None:
         h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if getattr(g, "https", False):
-            h.setdefault("Strict-Transport-Security", f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains")
+        # Asked of the request itself, not of a flag set by a before_request hook: a request refused before
+        # the hooks ran (a missing CSRF token) still gets HSTS and a Secure cookie.
+        if _is_https():
+            hsts = f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains"
+            h.setdefault("Strict-Transport-Security", hsts)
         if current_user and current_user.is_authenticated and "Cache-Control" not in h:
             h["Cache-Control"] = "no-store"
         if request.headers.get("HX-Request") or response.mimetype == "text/html":
-            h.add("Vary", "HX-Request")
+            response.vary.add("HX-Request")
         return response
 
     # Secure cookies behind HTTPS (directly or via a proxy that sets X-Forwarded-Proto and ProxyFix).
@@ -199,7 +197,7 @@ def init_app(app: Flask) -> None:
 
     class _Interface(SecureCookieSessionInterface):
         def get_cookie_secure(self, app):  # noqa: ANN001, ANN202
-            return bool(app.config["SESSION_COOKIE_SECURE"] or getattr(g, "https", False))
+            return bool(app.config["SESSION_COOKIE_SECURE"] or _is_https())
 
     app.session_interface = _Interface()
 

@@ -1,0 +1,108 @@
+"""`flask db upgrade` builds exactly the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from conftest import BASE_CONFIG, PG_URL
+from flask import Flask
+from sqlalchemy import create_engine, inspect, make_url, text
+
+from tourbook import PROJECT_ROOT, create_app
+from tourbook.extensions import db
+from tourbook.models import UTCDateTime
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _postgres_scratch_url() -> str:
+    """A database of its own next to the test database, emptied for each test."""
+    url = make_url(PG_URL)
+    scratch = url.set(database=f"{url.database}_migrations")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": scratch.database}
+        ).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{scratch.database}"'))
+    admin.dispose()
+    engine = create_engine(scratch)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return scratch.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """An application on an empty database (no tables at all)."""
+    uri = f"sqlite:///{tmp_path / 'empty.sqlite'}" if request.param == "sqlite" else _postgres_scratch_url()
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": uri})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def flask_db(app: Flask, *args: str) -> None:
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def _only_about_utc_datetime(diff: object) -> bool:
+    """A type difference the comparison reports because UTCDateTime wraps DateTime(timezone=True)."""
+    changes = diff if isinstance(diff, list) else [diff]
+    return all(
+        isinstance(change, tuple) and change[0] == "modify_type" and isinstance(change[-1], UTCDateTime)
+        for change in changes
+    )
+
+
+def schema_differences(app: Flask) -> list:
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, db.metadata)
+    return [d for d in diffs if not _only_about_utc_datetime(d)]
+
+
+def test_upgrade_builds_the_schema_of_the_models(empty_app: Flask):
+    flask_db(empty_app, "upgrade")
+    assert schema_differences(empty_app) == []
+    with empty_app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+    assert {t.name for t in db.metadata.sorted_tables} <= tables
+    assert "alembic_version" in tables
+
+
+def test_migrations_go_down_and_up_again(empty_app: Flask):
+    flask_db(empty_app, "upgrade")
+    flask_db(empty_app, "downgrade", "base")
+    with empty_app.app_context():
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    flask_db(empty_app, "upgrade")
+    assert schema_differences(empty_app) == []
+
+
+def test_the_migrations_have_one_head():
+    """Two branches (two features adding migrations at once) would make `flask db upgrade` stop."""
+    heads = ScriptDirectory(str(PROJECT_ROOT / "migrations")).get_heads()
+    assert len(heads) == 1, heads
+
+
+def test_sqlite_enforces_foreign_keys(empty_app: Flask):
+    flask_db(empty_app, "upgrade")
+    from sqlalchemy.exc import IntegrityError
+
+    from tourbook.models import User
+
+    with empty_app.app_context():
+        db.session.add(User(email="x@example.org", name="X", role="guide", city_id=4711))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
