@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TRANSLATIONS := tourbook/translations
 PORT ?= 5000
+# Parallel test workers (pytest-xdist); each gets its own SQLite files and PostgreSQL database.
+TEST_WORKERS ?= 2
 
 export FLASK_APP := tourbook
 
@@ -32,7 +34,7 @@ run: $(STAMP) translations instance/config.py
 
 ## make test: install and run the whole suite (PostgreSQL too when TOURBOOK_TEST_DATABASE_URL is set)
 test: $(STAMP) translations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,7 +21,25 @@ from tourbook import create_app
 from tourbook.extensions import db, limiter
 from tourbook.models import City, Company, Role, User
 
-PG_URL = os.environ.get("TOURBOOK_TEST_DATABASE_URL")
+def _per_worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist every worker gets a database of its own (created on first use), since the suite
+    rebuilds and truncates its schema."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first():
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+PG_URL = _per_worker_database(os.environ.get("TOURBOOK_TEST_DATABASE_URL"))
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "correct horse battery staple"
 
