@@ -46,7 +46,8 @@ def index():
     _check_days(form)
     cities = db.session.execute(select(City).order_by(City.name)).scalars().all()
     city = None
-    query = select(AuditEntry).options(joinedload(AuditEntry.actor)).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    query = (select(AuditEntry).options(joinedload(AuditEntry.actor))
+             .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
     if current_user.role == Role.COORDINATOR:
         city = db.session.get(City, current_user.city_id)
     elif request.args.get("city"):
@@ -67,7 +68,8 @@ def index():
     if form.day_from.data and not form.day_from.errors:
         query = query.where(AuditEntry.at >= datetime.combine(form.day_from.data, time(), zone))
     if form.day_to.data and not form.day_to.errors:
-        query = query.where(AuditEntry.at < datetime.combine(form.day_to.data + timedelta(days=1), time(), zone))
+        following = form.day_to.data + timedelta(days=1)
+        query = query.where(AuditEntry.at < datetime.combine(following, time(), zone))
     try:
         page = max(1, min(int(request.args.get("page", 1)), 10_000))
     except ValueError:

@@ -4,6 +4,7 @@ Each chart has a <title> and <desc> and role="img"; the page shows the same numb
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -21,7 +22,7 @@ def _fmt(value: float) -> str:
 
 
 def bar_chart(chart_id: str, title: str, description: str, series: Series, width: int = 640,
-              bar_height: int = 28, label_width: int = 200) -> str:
+              bar_height: int = 28, label_width: int = 200, fmt: Callable[[float], str] = _fmt) -> str:
     """Horizontal bars: one row per label, value written at the bar's end (readable without colour)."""
     rows = len(series.labels)
     height = max(rows, 1) * (bar_height + 8) + 16
@@ -46,22 +47,25 @@ def bar_chart(chart_id: str, title: str, description: str, series: Series, width
         )
         parts.append(
             f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height / 2 + 5:.0f}" font-size="14" '
-            f'fill="#1b1f29">{_fmt(value)}</text>'
+            f'fill="#1b1f29">{escape(fmt(value))}</text>'
         )
     if not series.labels:
-        parts.append(f'<text x="{width / 2:.0f}" y="24" text-anchor="middle" font-size="14" fill="#1b1f29">–</text>')
+        parts.append(f'<text x="{width / 2:.0f}" y="24" text-anchor="middle" font-size="14" '
+                     f'fill="#1b1f29">–</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def column_chart(chart_id: str, title: str, description: str, series: Series, width: int = 640,
-                 height: int = 240) -> str:
-    """Vertical columns, e.g. tours per month; values above the columns."""
+                 height: int = 240, fmt: Callable[[float], str] = _fmt) -> str:
+    """Vertical columns, e.g. tours per month; values above the columns. With many columns only every
+    n-th label is written below them, so labels never overlap (the table beside the chart has them all)."""
     count = max(len(series.labels), 1)
     top = max(series.values, default=0) or 1
     base = height - 36
     slot = (width - 20) / count
     bar = min(48.0, slot * 0.7)
+    every = -(-count // 12)  # about 50 pixels per label
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" focusable="false">',
@@ -72,10 +76,13 @@ def column_chart(chart_id: str, title: str, description: str, series: Series, wi
     for i, (label, value) in enumerate(zip(series.labels, series.values, strict=True)):
         x = 10 + i * slot + (slot - bar) / 2
         h = 0 if value <= 0 else max(2.0, (base - 24) * value / top)
-        parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{PALETTE[0]}"></rect>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - h - 6:.1f}" text-anchor="middle" font-size="13" '
-                     f'fill="#1b1f29">{_fmt(value)}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{base + 18}" text-anchor="middle" font-size="12" '
-                     f'fill="#1b1f29">{escape(label)}</text>')
+        parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                     f'fill="{PALETTE[0]}"></rect>')
+        if count <= 24:  # more would overlap; the table has the numbers
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - h - 6:.1f}" text-anchor="middle" '
+                         f'font-size="13" fill="#1b1f29">{escape(fmt(value))}</text>')
+        if i % every == 0:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{base + 18}" text-anchor="middle" font-size="12" '
+                         f'fill="#1b1f29">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -21,7 +21,8 @@ def feedback_open(tour: Tour, now: datetime) -> bool:
             and tour.personal_data_erased_at is None)
 
 
-def save_feedback(session: Session, tour: Tour, rating: int, comment: str | None, now: datetime | None = None) -> Tour:
+def save_feedback(session: Session, tour: Tour, rating: int, comment: str | None,
+                  now: datetime | None = None) -> Tour:
     now = now or utcnow()
     with write_transaction(session):
         session.refresh(tour)
@@ -52,6 +53,8 @@ def queue_feedback_requests(session: Session, now: datetime | None = None) -> in
         zone = ZoneInfo(tour.city.timezone)
         if tour.ends_at.astimezone(zone).date() >= now.astimezone(zone).date():
             continue  # not before the next day
+        if now >= tour.ends_at + timedelta(days=tour.city.partner_link_days):
+            continue  # the link no longer works: nothing to ask with
         key = f"feedback:{tour.id}:{tour.partner_email}"
         digest = hashlib.sha256(key.encode()).hexdigest()
         if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == digest)).first():

@@ -30,7 +30,8 @@ def city_overview(session: Session, city: City, now: datetime) -> dict:
     two_weeks = datetime.combine(today + timedelta(days=15), time(), zone)
     upcoming = session.execute(
         select(Tour).options(joinedload(Tour.company), joinedload(Tour.guide))
-        .where(Tour.city_id == city.id, Tour.ends_at > now, Tour.starts_at < two_weeks, Tour.status != "cancelled")
+        .where(Tour.city_id == city.id, Tour.ends_at > now, Tour.starts_at < two_weeks,
+               Tour.status != "cancelled")
         .order_by(Tour.starts_at)
     ).scalars().all()
     needs_guide = [t for t in upcoming if t.status == "needs_guide"] + list(session.execute(
@@ -59,7 +60,8 @@ def city_overview(session: Session, city: City, now: datetime) -> dict:
     month_start = datetime.combine(first, time(), zone)
     month_end = datetime.combine(first + timedelta(days=days), time(), zone)
     guides = session.execute(
-        select(User).where(User.city_id == city.id, User.role == Role.GUIDE, User.active.is_(True)).order_by(User.name)
+        select(User).where(User.city_id == city.id, User.role == Role.GUIDE, User.active.is_(True))
+        .order_by(User.name)
     ).scalars().all()
     counts = dict(session.execute(
         select(Tour.guide_id, func.count()).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
@@ -21,6 +22,7 @@ bp = Blueprint("partner", __name__, url_prefix="/t/<token>")
 
 # Unguessable tokens make guessing pointless; the limit keeps scanners and mistakes cheap.
 PARTNER_LIMIT = "60/minute"
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+")  # secrets.token_urlsafe's alphabet
 
 
 @bp.after_request
@@ -33,7 +35,7 @@ def _private(response):  # noqa: ANN001, ANN202
 
 def _tour(token: str) -> Tour:
     """The tour of a partner link: 404 when unknown, 410 some days after the tour."""
-    if len(token) > 64:
+    if len(token) > 64 or not TOKEN_SHAPE.fullmatch(token):  # e.g. NUL bytes, which PostgreSQL refuses
         abort(404)
     tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
     if tour is None:
@@ -77,7 +79,8 @@ def feedback(token: str):
         return redirect(url_for("partner.page", token=token, thanks=1) + "#feedback", 303)
     return render("partner/page.html", status=422, tour=tour, city=tour.city, wishes=WishesForm(
         data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}),
-        interest_labels=dict(INTEREST_CHOICES), now=utcnow(), changeable=False, feedback_open=True,
+        interest_labels=dict(INTEREST_CHOICES), now=utcnow(), changeable=False,
+        feedback_open=feedback_open(tour, utcnow()),
         feedback_form=form)
 
 
