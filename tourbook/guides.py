@@ -31,6 +31,10 @@ from .models import Absence, AvailabilityWindow, HolidayOptIn, Role, Tour, User,
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
 
+# Dates outside this range are refused (and would overflow the arithmetic at the ends of the calendar).
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+
 KEEPERS = (Role.GUIDE, Role.COORDINATOR, Role.ADMIN)
 
 HOURS_MESSAGES = {
@@ -40,6 +44,7 @@ HOURS_MESSAGES = {
     "validity": lambda: _("“Valid until” must not be before “valid from”."),
     "overlap": lambda: _("This window overlaps another window on the same day."),
     "too_long": lambda: _("An absence can last one year at most."),
+    "out_of_range": lambda: _("Please enter a date between 2000 and 2100."),
 }
 
 
@@ -70,14 +75,15 @@ def _context(guide: User, window_form=None, absence_form=None, profile_form=None
             select(HolidayOptIn.day).where(HolidayOptIn.guide_id == guide.id, HolidayOptIn.day >= today)
         ).scalars()
     )
+    # Blank forms are not bound to the request (formdata=None): after a save they show what is stored.
     profile_form = profile_form or GuideProfileForm(
-        prefix="profile", data={"languages": guide.languages, "daily_limit": guide.daily_limit,
-                                "weekly_limit": guide.weekly_limit}
+        formdata=None, prefix="profile",
+        data={"languages": guide.languages, "daily_limit": guide.daily_limit, "weekly_limit": guide.weekly_limit},
     )
     return {
         "guide": guide, "city": city, "weekdays": WEEKDAY_CHOICES, "windows_by_day": by_day,
-        "window_form": window_form or WindowForm(prefix="window"),
-        "absence_form": absence_form or AbsenceForm(prefix="absence"),
+        "window_form": window_form or WindowForm(formdata=None, prefix="window"),
+        "absence_form": absence_form or AbsenceForm(formdata=None, prefix="absence"),
         "profile_form": profile_form, "absences": absences, "holidays": holidays, "opted_in": opted_in,
         "reasons": dict(ABSENCE_REASON_CHOICES), "affected": affected or [], "time_of": time_of,
         "own_page": guide.id == current_user.id,
@@ -150,6 +156,13 @@ def new_absence(guide_id: int):
             message = _("The absence is saved.")
             if request.headers.get("HX-Request") != "true":
                 flash(message, "success")
+                zone = ZoneInfo(guide.city.timezone)
+                for item in outcome:
+                    when = item["tour"].starts_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+                    flash(_("The tour on %(when)s was handed to another guide.", when=when)
+                          if item["outcome"] == "reassigned"
+                          else _("The tour on %(when)s needs a new guide – the coordinator and HR are told.", when=when),
+                          "warning")
                 return redirect_to(url_for("guides.hours", guide_id=guide.id))
             return render("guides/hours.html", "guides/_absences.html",
                           **_context(guide, affected=outcome), announcement=message)
@@ -163,7 +176,8 @@ def check_absence(guide_id: int):
     guide = guide_for(current_user, guide_id)
     form = AbsenceForm(request.args, prefix="absence", meta={"csrf": False})
     affected: list[Tour] = []
-    if form.first_day.data and form.last_day.data and form.last_day.data >= form.first_day.data:
+    if (form.first_day.data and form.last_day.data and form.last_day.data >= form.first_day.data
+            and EARLIEST_DAY <= form.first_day.data and form.last_day.data <= LATEST_DAY):
         starts_at, ends_at = absence_instants(guide.city, form.first_day.data, form.last_day.data,
                                               form.start_time.data, form.end_time.data)
         affected = tours_hit_by(db.session, guide.id, starts_at, ends_at)
@@ -235,6 +249,8 @@ def week(slug: str):
     zone = ZoneInfo(city.timezone)
     try:
         requested = date.fromisoformat(request.args.get("start", ""))
+        if not EARLIEST_DAY <= requested <= LATEST_DAY:
+            raise ValueError("outside the calendar Tourbook plans in")
     except ValueError:
         requested = datetime.now(zone).date()
     monday = requested - timedelta(days=requested.weekday())

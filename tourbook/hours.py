@@ -4,12 +4,25 @@ hands the availability engine exactly the rows that can matter for a time range.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_calendars
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .availability import CityRules, GuideCalendar, Interval, Window
@@ -77,100 +90,220 @@ def city_rules(city: City, first: date, last: date) -> CityRules:
 # --- loading the engine's input -------------------------------------------------------------------
 
 
+# A tour blocks its guide from starts_at to blocked_until: at most the longest tour a city allows (12 h, the
+# cities' check constraint on max_duration_minutes) plus the longest buffer (4 h, likewise).
+LONGEST_BLOCK = timedelta(hours=12 + 4)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineInput:
     rules: CityRules
     guides: list[GuideCalendar]
 
 
+# The loader's statements are built once (Core, bound parameters): building, coercing and caching a select
+# with a few hundred literal ids on every call cost more than running it.
+_users, _windows, _absences = User.__table__.c, AvailabilityWindow.__table__.c, Absence.__table__.c
+_tours, _opt_ins = Tour.__table__.c, HolidayOptIn.__table__.c
+
+
+def _instant(column: ColumnElement, dialect: str) -> ColumnElement:
+    """How the loader reads an instant. SQLite keeps naive UTC text (models.UTCDateTime): read it with
+    "+00:00" appended, so that one datetime.fromisoformat makes it aware; UTCDateTime's parse-then-
+    ``replace(tzinfo=UTC)`` costs three times as much, and with thousands of rows more than the query.
+    Other databases hand over aware datetimes, made UTC in the loop."""
+    if dialect == "sqlite":
+        return type_coerce(column, String()).concat("+00:00")
+    return type_coerce(column, DateTime(timezone=True))
+
+
+def _among(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
+    """``column IN`` the list of integers in parameter ``name``. PostgreSQL gets one array parameter
+    (``= ANY``): the statement text stays the same whatever the list, so neither SQLAlchemy nor psycopg
+    render and parse a placeholder per id, and the server can keep the prepared statement."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@cache
+def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: bool) -> dict[str, Select]:
+    """The loader's queries. ``by_ids``: only the guides in the list parameter ``ids``; ``by_weekday``:
+    only windows on the weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier
+    until ``until_minute`` or later. The other statements read the rows of the guides the windows gave:
+    those in ``found`` when covering (a few), else of all the city's active guides (one statement text
+    whatever the guides, and cheaper than a list of most of their ids), the loop keeping the right ones."""
+    if covering:
+        found = None
+    else:
+        guides = select(_users.id).where(
+            _users.city_id == bindparam("city_id"), _users.role == Role.GUIDE.value, _users.active.is_(True)
+        )
+        if by_ids:
+            guides = guides.where(_among(_users.id, "ids", dialect))
+        found = guides.scalar_subquery()
+
+    def of_guides(column: ColumnElement) -> ColumnElement:
+        return _among(column, "found", dialect) if found is None else column.in_(found)
+
+    windows = (
+        select(
+            _users.id, _users.guide_languages, _users.daily_limit, _users.weekly_limit, _windows.weekday,
+            _windows.start_minute, _windows.end_minute, _windows.valid_from, _windows.valid_until,
+        )
+        .join_from(AvailabilityWindow.__table__, User.__table__, _windows.guide_id == _users.id)
+        .where(
+            _users.city_id == bindparam("city_id"),
+            _users.role == Role.GUIDE.value,
+            _users.active.is_(True),
+            or_(_windows.valid_from.is_(None), _windows.valid_from <= bindparam("last")),
+            or_(_windows.valid_until.is_(None), _windows.valid_until >= bindparam("first")),
+        )
+        .order_by(_users.id)
+    )
+    if by_ids:
+        windows = windows.where(_among(_users.id, "ids", dialect))
+    if by_weekday:
+        windows = windows.where(_among(_windows.weekday, "weekdays", dialect))
+    if covering:
+        windows = windows.where(
+            _windows.start_minute <= bindparam("from_minute"),
+            _windows.end_minute >= bindparam("until_minute"),
+        )
+    return {
+        "windows": windows,
+        "absences": select(
+            _absences.guide_id, _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect)
+        ).where(
+            of_guides(_absences.guide_id),
+            _absences.starts_at < bindparam("range_end"),
+            _absences.ends_at > bindparam("range_start"),
+        ),
+        "tours": select(
+            _tours.guide_id, _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)
+        ).where(
+            of_guides(_tours.guide_id),
+            _tours.status.in_(BLOCKING_STATES),
+            # Both ends on starts_at, so that the index (guide_id, starts_at) reads only the range, not every
+            # tour before it: a tour blocks its guide for less than LONGEST_BLOCK after it starts.
+            _tours.starts_at > bindparam("tours_from"),
+            _tours.starts_at < bindparam("range_end"),
+            _tours.blocked_until > bindparam("range_start"),
+            _tours.id != bindparam("exclude_tour_id"),
+        ),
+        "opt_ins": select(_opt_ins.guide_id, _opt_ins.day).where(
+            of_guides(_opt_ins.guide_id), _opt_ins.day >= bindparam("first"),
+            _opt_ins.day <= bindparam("last"),
+        ),
+    }
+
+
+@lru_cache(maxsize=8192)
+def _window(weekday: int, start: int, end: int, valid_from: date | None, valid_until: date | None) -> Window:
+    """Windows change seldom: the same row gives the same (immutable) Window without building it again."""
+    return Window(weekday, time(start // 60, start % 60), time(end // 60, end % 60), valid_from, valid_until)
+
+
+_from_text = datetime.fromisoformat
+
+
+def _steady(day: date, zone: ZoneInfo) -> bool:
+    """The date has 24 real hours: no daylight-saving change."""
+    midnight = datetime.combine(day, time(), zone).astimezone(UTC)
+    following = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+    return following - midnight == timedelta(days=1)
+
+
+@lru_cache(maxsize=256)
+def _languages(codes: str) -> frozenset[str]:
+    return frozenset(code for code in codes.split(",") if code)
+
+
 def load_engine_input(
     session: Session, city: City, start: datetime, end: datetime, *, exclude_tour_id: int | None = None,
-    guide_ids: list[int] | None = None,
+    guide_ids: list[int] | None = None, covering: bool = False,
 ) -> EngineInput:
     """Rules and guide calendars for questions about [start, end) in ``city``.
 
-    Only rows that can matter are loaded: windows valid on the local dates touched (and only their
-    weekdays when the range is shorter than a week), absences and tours overlapping the range widened by
-    the ISO weeks around it (for the weekly limit) and the buffer. Cost does not grow with history."""
+    Only rows that can matter are loaded: the active guides who have a window valid on one of the local
+    dates touched (nobody else can be free then), those windows, and the absences and tours overlapping the
+    ISO weeks touched (for the weekly limit) widened by the buffer, holiday opt-ins when there is a holiday.
+    Cost does not grow with history. Instants come out as aware UTC datetimes.
+
+    ``covering=True`` is for the question whether a guide is free for [start, end) itself (free_guides on
+    exactly this interval, not on other intervals within it): then only guides with a window holding the
+    whole interval are loaded, usually a fraction of them. (On a date when the clocks change, and for an
+    interval over midnight, wall-clock minutes do not compare simply; there all windows of the date load.)"""
     zone = ZoneInfo(city.timezone)
-    first = start.astimezone(zone).date()
-    last = end.astimezone(zone).date()
-    # The weekly limit counts the whole ISO weeks touched.
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    first, last = local_start.date(), local_end.date()
+    rules = city_rules(city, first, last)
+    if guide_ids is not None and not guide_ids:
+        return EngineInput(rules, [])
     week_start = first - timedelta(days=first.weekday())
     week_end = last + timedelta(days=7 - last.weekday())
-    range_start = datetime.combine(week_start, time(), zone) - timedelta(days=1)
-    range_end = datetime.combine(week_end, time(), zone) + timedelta(days=1)
-
-    guide_query = select(User.id, User.guide_languages, User.daily_limit, User.weekly_limit).where(
-        User.city_id == city.id, User.role == Role.GUIDE, User.active.is_(True)
-    )
-    if guide_ids is not None:
-        guide_query = guide_query.where(User.id.in_(guide_ids))
-    guides = session.execute(guide_query.order_by(User.id)).all()
-    ids = [g.id for g in guides]
-    if not ids:
-        return EngineInput(city_rules(city, first, last), [])
-
+    range_start = datetime.combine(week_start, time(), zone).astimezone(UTC) - rules.buffer
+    range_end = datetime.combine(week_end, time(), zone).astimezone(UTC) + rules.buffer
     days = (last - first).days + 1
-    window_query = select(
-        AvailabilityWindow.guide_id, AvailabilityWindow.weekday, AvailabilityWindow.start_minute,
-        AvailabilityWindow.end_minute, AvailabilityWindow.valid_from, AvailabilityWindow.valid_until,
-    ).where(
-        AvailabilityWindow.guide_id.in_(ids),
-        or_(AvailabilityWindow.valid_from.is_(None), AvailabilityWindow.valid_from <= last),
-        or_(AvailabilityWindow.valid_until.is_(None), AvailabilityWindow.valid_until >= first),
-    )
+    session.flush()  # Core statements do not autoflush; the caller's pending changes must count
+    connection = session.connection()
+    text_instants = connection.dialect.name == "sqlite"
+    covering = covering and first == last and _steady(first, zone)
+    statements = _loader_statements(connection.dialect.name, guide_ids is not None, days < 7, covering)
+    params: dict = {"city_id": city.id, "first": first, "last": last}
+    if covering:
+        params["from_minute"] = local_start.hour * 60 + local_start.minute
+        params["until_minute"] = (  # rounded up: a window ending 11:00 does not hold an end at 11:00:30
+            local_end.hour * 60 + local_end.minute + bool(local_end.second or local_end.microsecond)
+        )
+    if guide_ids is not None:
+        params["ids"] = list(guide_ids)
     if days < 7:
-        weekdays = {(first + timedelta(days=i)).weekday() for i in range(days)}
-        window_query = window_query.where(AvailabilityWindow.weekday.in_(weekdays))
-    windows: dict[int, list[Window]] = {i: [] for i in ids}
-    for row in session.execute(window_query):
-        windows[row.guide_id].append(
-            Window(row.weekday, time_of(row.start_minute), time_of(row.end_minute), row.valid_from, row.valid_until)
-        )
+        params["weekdays"] = sorted({(first + timedelta(days=i)).weekday() for i in range(days)})
 
-    absences: dict[int, list[Interval]] = {i: [] for i in ids}
-    for row in session.execute(
-        select(Absence.guide_id, Absence.starts_at, Absence.ends_at).where(
-            Absence.guide_id.in_(ids), Absence.starts_at < range_end, Absence.ends_at > range_start
-        )
-    ):
-        absences[row.guide_id].append(Interval(row.starts_at, row.ends_at))
+    guides: dict[int, tuple[str, int, int]] = {}
+    windows: dict[int, list[Window]] = {}
+    rows = connection.execute(statements["windows"], params).all()
+    for guide_id, codes, daily_limit, weekly_limit, *window in rows:
+        if guide_id not in guides:
+            guides[guide_id] = (codes, daily_limit, weekly_limit)
+            windows[guide_id] = []
+        windows[guide_id].append(_window(*window))
+    if not guides:
+        return EngineInput(rules, [])
 
-    tours: dict[int, list[Interval]] = {i: [] for i in ids}
-    tour_query = select(Tour.guide_id, Tour.starts_at, Tour.ends_at).where(
-        Tour.guide_id.in_(ids),
-        Tour.status.in_(BLOCKING_STATES),
-        Tour.starts_at < range_end,
-        Tour.blocked_until > range_start,
-    )
-    if exclude_tour_id is not None:
-        tour_query = tour_query.where(Tour.id != exclude_tour_id)
-    for row in session.execute(tour_query):
-        tours[row.guide_id].append(Interval(row.starts_at, row.ends_at))
+    params.update(range_start=range_start, range_end=range_end, tours_from=range_start - LONGEST_BLOCK,
+                  exclude_tour_id=exclude_tour_id or 0, found=list(guides))
+    absences: dict[int, list[Interval]] = {guide_id: [] for guide_id in guides}
+    tours: dict[int, list[Interval]] = {guide_id: [] for guide_id in guides}
+    for kind, by_guide in (("absences", absences), ("tours", tours)):
+        rows = connection.execute(statements[kind], params).all()
+        if text_instants:
+            for guide_id, starts_at, ends_at in rows:
+                if guide_id in by_guide:
+                    by_guide[guide_id].append(Interval(_from_text(starts_at), _from_text(ends_at)))
+        else:
+            for guide_id, starts_at, ends_at in rows:
+                if guide_id in by_guide:
+                    by_guide[guide_id].append(Interval(starts_at.astimezone(UTC), ends_at.astimezone(UTC)))
+    opt_ins: dict[int, set[date]] = {}
+    if rules.holidays:
+        for guide_id, day in connection.execute(statements["opt_ins"], params):
+            opt_ins.setdefault(guide_id, set()).add(day)  # a guide without a window is left out below
 
-    opt_ins: dict[int, set[date]] = {i: set() for i in ids}
-    for row in session.execute(
-        select(HolidayOptIn.guide_id, HolidayOptIn.day).where(
-            HolidayOptIn.guide_id.in_(ids), HolidayOptIn.day >= first, HolidayOptIn.day <= last
-        )
-    ):
-        opt_ins[row.guide_id].add(row.day)
-
-    calendars = [
+    return EngineInput(rules, [
         GuideCalendar(
-            guide_id=g.id,
-            windows=tuple(windows[g.id]),
-            absences=tuple(absences[g.id]),
-            tours=tuple(tours[g.id]),
-            holiday_opt_ins=frozenset(opt_ins[g.id]),
-            daily_limit=g.daily_limit,
-            weekly_limit=g.weekly_limit,
-            languages=frozenset(code for code in g.guide_languages.split(",") if code),
+            guide_id=guide_id,
+            windows=tuple(windows[guide_id]),
+            absences=tuple(absences[guide_id]),
+            tours=tuple(tours[guide_id]),
+            holiday_opt_ins=frozenset(opt_ins.get(guide_id, ())),
+            daily_limit=daily_limit,
+            weekly_limit=weekly_limit,
+            languages=_languages(codes),
         )
-        for g in guides
-    ]
-    return EngineInput(city_rules(city, first, last), calendars)
+        for guide_id, (codes, daily_limit, weekly_limit) in guides.items()
+    ])
 
 
 # --- changing a guide's hours ---------------------------------------------------------------------
@@ -266,6 +399,8 @@ def add_absence(
         raise HoursError("last_day", "order")
     if (last_day - first_day).days > 366:
         raise HoursError("last_day", "too_long")
+    if first_day < date(2000, 1, 1) or last_day > date(2100, 12, 31):
+        raise HoursError("first_day", "out_of_range")
     city = session.get(City, guide.city_id)
     starts_at, ends_at = absence_instants(city, first_day, last_day, start, end)
     if ends_at <= starts_at:

@@ -427,3 +427,6 @@ class OutboxMessage(db.Model):
 
 
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+
+
+Index("ix_absences_guide_ends", Absence.guide_id, Absence.ends_at)

@@ -98,12 +98,16 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
                      now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
     now = now or utcnow()
     start, end = start.astimezone(UTC), end.astimezone(UTC)  # the engine is fastest with UTC instants
-    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)
     if problem:
         return Availability(problem, [], [], [])
     free = free_guides(data.rules, data.guides, start, end, now)
-    speakers = free_guides(data.rules, data.guides, start, end, now, language=language) if language else free
+    if language:  # the same as asking free_guides again with the language, without a second pass
+        speaks = {g.guide_id for g in data.guides if language in g.languages}
+        speakers = [g for g in free if g in speaks]
+    else:
+        speakers = free
     alternatives: list[Interval] = []
     if not free:
         wide = load_engine_input(
@@ -118,7 +122,7 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
             ) -> tuple[int | None, list[Interval], str | None]:
     """(guide id or None, alternatives when none, interval problem)."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id)
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)
     if problem:
         return None, [], problem
@@ -139,13 +143,17 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
             .group_by(Tour.guide_id)
         ).all()
     )
+    # Language and load decide first; only guides tied on both need the (history-wide) last assignment.
+    rank = {g: (g not in speaking, counts.get(g, 0)) for g in free}
+    best = min(rank.values())
+    tied = [g for g in free if rank[g] == best]
     last = dict(
         session.execute(
-            select(Tour.guide_id, func.max(Tour.assigned_at)).where(Tour.guide_id.in_(free)).group_by(Tour.guide_id)
+            select(Tour.guide_id, func.max(Tour.assigned_at)).where(Tour.guide_id.in_(tied)).group_by(Tour.guide_id)
         ).all()
-    )
+    ) if len(tied) > 1 else {}
     chosen = choose_guide(
-        Candidate(g, g in speaking, counts.get(g, 0), _aware(last.get(g))) for g in free
+        Candidate(g, g in speaking, counts.get(g, 0), _aware(last.get(g))) for g in tied
     )
     return chosen, [], None
 
@@ -164,7 +172,8 @@ def _lock_guide(session: Session, guide_id: int) -> None:
 
 def _still_free(session: Session, city: City, guide_id: int, start: datetime, end: datetime, now: datetime,
                 exclude_tour_id: int | None = None) -> bool:
-    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide_id])
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide_id],
+                             covering=True)
     return guide_id in free_guides(data.rules, data.guides, start, end, now)
 
 
@@ -386,7 +395,8 @@ def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, 
             raise TourError("same_guide", "guide")
         city = session.get(City, t.city_id)
         _lock_guide(session, guide_id)
-        data = load_engine_input(session, city, t.starts_at, t.ends_at, exclude_tour_id=t.id, guide_ids=[guide_id])
+        data = load_engine_input(session, city, t.starts_at, t.ends_at, exclude_tour_id=t.id, guide_ids=[guide_id],
+                                 covering=True)
         if t.starts_at <= now:
             raise TourError("started")
         # A coordinator may assign inside the lead time; everything else must hold.

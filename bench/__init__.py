@@ -1,0 +1,1 @@
+"""Benchmarks with their own data generators, run by ``make bench`` (``python -m bench``); not tests."""
