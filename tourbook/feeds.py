@@ -10,7 +10,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -19,15 +20,16 @@ from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from .access import roles_required
 from .calendars import CalendarEvent, render_calendar
 from .extensions import db, limiter
 from .forms import INTEREST_CHOICES
 from .htmx import redirect_to, render
-from .models import City, Role, Tour, User, record
+from .mail import external_url
+from .models import City, Company, Role, Tour, User, record, utcnow
 
 bp = Blueprint("feeds", __name__)
 
@@ -51,11 +53,14 @@ def _hash(token: str) -> str:
 
 
 def ensure_feed_token(user: User) -> str:
-    """The user's current feed token, created on first use (the caller commits)."""
+    """The user's current feed token, created on first use (the caller commits). After a change of the
+    secret key the token is a new one: its hash is stored again, so the address shown works."""
     if not user.feed_nonce:
         user.feed_nonce = secrets.token_hex(16)
-        user.feed_token_hash = _hash(_token(user))
-    return _token(user)
+    token = _token(user)
+    if user.feed_token_hash != _hash(token):
+        user.feed_token_hash = _hash(token)
+    return token
 
 
 def rotate_feed_token(session: Session, actor: User | None, user: User) -> str:
@@ -68,95 +73,188 @@ def rotate_feed_token(session: Session, actor: User | None, user: User) -> str:
 
 def feed_url(user: User) -> str:
     token = ensure_feed_token(user)
-    base = current_app.config.get("PUBLIC_URL")
-    path = url_for("feeds.feed", token=token)
-    return base.rstrip("/") + path if base else url_for("feeds.feed", token=token, _external=True)
-
-
-def _user_for_token(token: str) -> User | None:
-    if len(token) != 43:
-        return None
-    wanted = _hash(token)
-    user = db.session.execute(select(User).where(User.feed_token_hash == wanted)).scalar_one_or_none()
-    if user is None or not user.active or user.role not in (Role.GUIDE, Role.COORDINATOR):
-        return None
-    if not hmac.compare_digest(user.feed_token_hash or "", wanted):
-        return None
-    return user
+    return external_url("feeds.feed", token=token)
 
 
 # --- the feed -------------------------------------------------------------------------------------
+#
+# A calendar client asks every few minutes to hours, mostly to hear "unchanged": the statements are built
+# once, from the tables (no ORM objects), and take their values as parameters.
+
+_users, _cities = User.__table__.c, City.__table__.c
+_tours, _companies = Tour.__table__.c, Company.__table__.c
 
 
-def _scope(user: User):  # noqa: ANN202
-    return Tour.guide_id == user.id if user.role == Role.GUIDE else Tour.city_id == user.city_id
+@dataclass(frozen=True, slots=True)
+class FeedOwner:
+    """Whose feed a token opens: a guide (their tours) or a coordinator (their city's)."""
+
+    user_id: int
+    role: str
+    language: str
+    nonce: str
+    city_id: int
+    city_name: str
+    timezone: str
+
+    @property
+    def scope_id(self) -> int:
+        return self.user_id if self.role == Role.GUIDE else self.city_id
 
 
-def _window(city: City) -> tuple[datetime, datetime, datetime]:
-    """Day-aligned bounds, so the feed only changes when a tour changes or a day passes."""
-    zone = ZoneInfo(city.timezone)
-    today = datetime.now(zone).date()
-    start = datetime.combine(today - timedelta(days=PAST_DAYS), time(), zone)
-    end = datetime.combine(today + timedelta(days=FUTURE_DAYS + 1), time(), zone)
-    cancelled_since = datetime.combine(today - timedelta(days=CANCELLED_KEPT_DAYS), time(), zone)
-    return start, end, cancelled_since
+_OWNER = (
+    select(_users.id, _users.role, _users.language, _users.feed_nonce, _users.feed_token_hash, _cities.id,
+           _cities.name, _cities.timezone)
+    .join_from(User.__table__, City.__table__, _cities.id == _users.city_id)
+    .where(_users.feed_token_hash == bindparam("wanted"), _users.active.is_(True),
+           _users.role.in_([Role.GUIDE.value, Role.COORDINATOR.value]))
+)
 
 
-def _filters(user: User, city: City) -> list:
-    start, end, cancelled_since = _window(city)
-    return [
-        _scope(user),
-        Tour.starts_at >= start,
-        Tour.starts_at < end,
-        or_(Tour.status != "cancelled", and_(Tour.status == "cancelled", Tour.cancelled_at >= cancelled_since)),
-    ]
-
-
-def _fingerprint(user: User, city: City) -> tuple[str, datetime]:
-    """A strong validator without rendering: what the feed holds, its last change, the day and the language."""
-    count, last, sequences = db.session.execute(
-        select(func.count(Tour.id), func.max(Tour.updated_at), func.coalesce(func.sum(Tour.sequence), 0))
-        .where(*_filters(user, city))
-    ).one()
-    if isinstance(last, str):  # SQLite returns max() of a datetime column as text
-        last = datetime.fromisoformat(last)
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    last = last or user.created_at
-    zone = ZoneInfo(city.timezone)
-    key = f"{user.id}:{user.feed_nonce}:{user.language}:{count}:{last.isoformat()}:{sequences}:" \
-          f"{datetime.now(zone).date().isoformat()}:{city.name}"
-    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"', last.replace(microsecond=0)
-
-
-def tour_calendar_event(tour: Tour, with_link: bool = True) -> CalendarEvent:
-    """A tour as an event, without personal data of the partner (no name, email or phone)."""
-    interests = dict(INTEREST_CHOICES)
-    from .main import language_label
-
-    lines = [
-        _("Company: %(name)s", name=tour.company.name),
-        _("Language: %(lang)s", lang=language_label(tour.partner_language)),
-        _("People: %(num)d", num=tour.people),
-    ]
-    if tour.interest_list:
-        lines.append(_("Interests: %(list)s", list=", ".join(str(interests.get(i, i)) for i in tour.interest_list)))
-    if tour.accessibility_needs:
-        lines.append(_("Accessibility needs: %(text)s", text=tour.accessibility_needs))
-    link = None
-    if with_link:
-        base = current_app.config.get("PUBLIC_URL")
-        path = url_for("tours.show", tour_id=tour.id)
-        link = base.rstrip("/") + path if base else url_for("tours.show", tour_id=tour.id, _external=True)
-        lines.append(_("Details (sign-in needed): %(url)s", url=link))
-    summary = _("Partner tour – %(company)s", company=tour.company.name)
-    if tour.status == "cancelled":
-        summary = _("CANCELLED: %(summary)s", summary=summary)
-    return CalendarEvent(
-        uid=tour.uid, sequence=tour.sequence, start=tour.starts_at, end=tour.ends_at, summary=summary,
-        location=tour.meeting_point, description="\n".join(lines), cancelled=tour.status == "cancelled",
-        last_modified=tour.updated_at, url=link,
+def _in_window(owner_column):  # noqa: ANN001, ANN202
+    return (
+        owner_column == bindparam("owner"),
+        _tours.starts_at >= bindparam("start"),
+        _tours.starts_at < bindparam("end"),
+        # Cancelled tours stay for a while, with a marked title.
+        or_(_tours.status != "cancelled", _tours.cancelled_at >= bindparam("cancelled_since")),
     )
+
+
+_SCOPES = {Role.GUIDE.value: _tours.guide_id, Role.COORDINATOR.value: _tours.city_id}
+_COUNTS = {
+    role: select(func.count(_tours.id), func.max(_tours.updated_at),
+                 func.coalesce(func.sum(_tours.sequence), 0))
+    .where(*_in_window(column))
+    for role, column in _SCOPES.items()
+}
+# Only what an event shows: no partner data is even read.
+_EVENTS = {
+    role: select(_tours.id, _tours.uid, _tours.sequence, _tours.starts_at, _tours.ends_at, _tours.status,
+                 _tours.meeting_point, _tours.updated_at, _tours.partner_language, _tours.people,
+                 _tours.interests, _tours.accessibility_needs, _companies.name.label("company_name"))
+    .join_from(Tour.__table__, Company.__table__, _companies.id == _tours.company_id)
+    .where(*_in_window(column))
+    .order_by(_tours.starts_at, _tours.id)
+    for role, column in _SCOPES.items()
+}
+_CITY_LAST_CHANGE = select(func.max(_tours.updated_at)).where(
+    _tours.city_id == bindparam("city"), _tours.starts_at >= bindparam("start"),
+    _tours.starts_at < bindparam("end"),
+)
+
+
+def _owner_for_token(token: str) -> FeedOwner | None:
+    if len(token) != 43:
+        return None
+    wanted = _hash(token)
+    row = db.session.execute(_OWNER, {"wanted": wanted}).first()
+    if row is None or not hmac.compare_digest(row[4] or "", wanted):
+        return None
+    return FeedOwner(row[0], row[1], row[2], row[3], row[5], row[6], row[7])
+
+
+def _today(owner: FeedOwner) -> date:
+    return utcnow().astimezone(ZoneInfo(owner.timezone)).date()
+
+
+def _window(owner: FeedOwner) -> dict[str, object]:
+    """Day-aligned bounds, so the feed only changes when a tour changes or a day passes."""
+    today = _today(owner)
+    zone = ZoneInfo(owner.timezone)
+    return {
+        "owner": owner.scope_id,
+        "start": datetime.combine(today - timedelta(days=PAST_DAYS), time(), zone),
+        "end": datetime.combine(today + timedelta(days=FUTURE_DAYS + 1), time(), zone),
+        "cancelled_since": datetime.combine(today - timedelta(days=CANCELLED_KEPT_DAYS), time(), zone),
+    }
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):  # SQLite may return max() of a datetime column as text
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _etag(owner: FeedOwner) -> str:
+    """A strong validator without rendering: what the feed holds, its last change, the day, the language and
+    the host the UIDs and links are written for."""
+    count, last, sequences = db.session.execute(_COUNTS[owner.role], _window(owner)).one()
+    last = _aware(last)
+    key = f"{owner.user_id}:{owner.nonce}:{owner.language}:{count}:{last.isoformat() if last else ''}:" \
+          f"{sequences}:{_today(owner).isoformat()}:{owner.city_name}:{calendar_domain()}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def _last_modified(owner: FeedOwner) -> datetime:
+    """When the feed last changed, to the second. The latest change of any tour of the city in the window,
+    not only of the user's: a tour given to another guide leaves this guide's feed, and its change must
+    count here. The window moves at midnight, when tours leave it, so the day's start counts too."""
+    window = _window(owner)
+    last = _aware(db.session.execute(_CITY_LAST_CHANGE, {**window, "city": owner.city_id}).scalar())
+    midnight = datetime.combine(_today(owner), time(), ZoneInfo(owner.timezone)).astimezone(UTC)
+    return max(midnight, last or midnight).replace(microsecond=0)
+
+
+class EventTexts:
+    """The phrases of a tour's event in the current locale, looked up once for a whole feed rather than
+    once per tour (gettext through Flask-Babel costs more than writing the event)."""
+
+    def __init__(self) -> None:
+        from .main import language_label
+
+        self.company = _("Company: %(name)s")
+        self.language = _("Language: %(lang)s")
+        self.people = _("People: %(num)d")
+        self.interests = _("Interests: %(list)s")
+        self.needs = _("Accessibility needs: %(text)s")
+        self.details = _("Details (sign-in needed): %(url)s")
+        self.summary = _("Partner tour – %(company)s")
+        self.cancelled = _("CANCELLED: %(summary)s")
+        self.interest_labels = {key: str(label) for key, label in INTEREST_CHOICES}
+        self._language_label = language_label
+        self._languages: dict[str, str] = {}
+
+    def language_label(self, code: str) -> str:
+        if code not in self._languages:
+            self._languages[code] = self._language_label(code)
+        return self._languages[code]
+
+
+def tour_calendar_event(tour: Tour, with_link: bool = True, texts: EventTexts | None = None) -> CalendarEvent:
+    """A tour as an event, without personal data of the partner (no name, email or phone)."""
+    link = external_url("tours.show", tour_id=tour.id) if with_link else None
+    return _event(
+        texts or EventTexts(), link, tour.uid, tour.sequence, tour.starts_at, tour.ends_at, tour.status,
+        tour.meeting_point, tour.updated_at, tour.partner_language, tour.people, tour.interests,
+        tour.accessibility_needs, tour.company.name,
+    )
+
+
+def _event(texts: EventTexts, link: str | None, uid: str, sequence: int, starts_at: datetime,
+           ends_at: datetime, status: str, meeting_point: str, updated_at: datetime, language: str,
+           people: int, interests: str, needs: str | None, company: str) -> CalendarEvent:
+    lines = [
+        texts.company % {"name": company},
+        texts.language % {"lang": texts.language_label(language)},
+        texts.people % {"num": people},
+    ]
+    if interests:
+        labels = ", ".join(texts.interest_labels.get(i, i) for i in interests.split(",") if i)
+        lines.append(texts.interests % {"list": labels})
+    if needs:
+        lines.append(texts.needs % {"text": needs})
+    if link:
+        lines.append(texts.details % {"url": link})
+    summary = texts.summary % {"company": company}
+    cancelled = status == "cancelled"
+    if cancelled:
+        summary = texts.cancelled % {"summary": summary}
+    return CalendarEvent(uid=uid, sequence=sequence, start=starts_at, end=ends_at, summary=summary,
+                         location=meeting_point, description="\n".join(lines), cancelled=cancelled,
+                         last_modified=updated_at, url=link)
 
 
 def calendar_domain() -> str:
@@ -164,51 +262,70 @@ def calendar_domain() -> str:
     return base.split("//")[-1].split("/")[0].split(":")[0] or "tourbook"
 
 
-def render_feed(user: User, city: City) -> bytes:
-    tours = db.session.execute(
-        select(Tour).options(joinedload(Tour.company)).where(*_filters(user, city)).order_by(Tour.starts_at, Tour.id)
-    ).scalars().all()
-    with force_locale(user.language):
-        name = (_("Tourbook: my tours") if user.role == Role.GUIDE
-                else _("Tourbook: tours in %(city)s", city=city.name))
-        events = [tour_calendar_event(t) for t in tours]
+def render_feed(owner: FeedOwner) -> bytes:
+    rows = db.session.execute(_EVENTS[owner.role], _window(owner)).all()
+    # The link of every tour from one built URL (url_for per tour would cost more than the rest).
+    head, _sep, tail = external_url("tours.show", tour_id=987654321).rpartition("987654321")
+    with force_locale(owner.language):
+        name = (_("Tourbook: my tours") if owner.role == Role.GUIDE
+                else _("Tourbook: tours in %(city)s", city=owner.city_name))
+        texts = EventTexts()
+        # Rows unpacked by position: the order of the columns in _EVENTS.
+        events = [_event(texts, f"{head}{tour_id}{tail}", *values) for tour_id, *values in rows]
     return render_calendar(events, calendar_domain(), name=name, refresh_interval=REFRESH)
 
 
 @bp.get("/feeds/<token>.ics")
 @limiter.limit("120/minute")
 def feed(token: str):
-    user = _user_for_token(token)
-    if user is None:
+    owner = _owner_for_token(token)
+    if owner is None:
         abort(404)
-    city = db.session.get(City, user.city_id)
-    etag, last_modified = _fingerprint(user, city)
-    headers = {
-        "ETag": etag, "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True),
-        "Cache-Control": "private, max-age=300", "Content-Type": "text/calendar; charset=utf-8",
-    }
-    if _not_modified(etag, last_modified):
-        response = make_response("", 304)
+    etag = _etag(owner)
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=300",
+               "Content-Type": "text/calendar; charset=utf-8"}
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        # The ETag decides (RFC 9110 13.2.2); a 304 needs no Last-Modified, so it costs one small query.
+        if _etag_matches(etag, inm):
+            return _answer(make_response("", 304), headers)
+        last_modified = _last_modified(owner)
     else:
-        response = make_response(render_feed(user, city))
+        last_modified = _last_modified(owner)
+        if _not_modified_since(last_modified):
+            headers["Last-Modified"] = _http_date(last_modified)
+            return _answer(make_response("", 304), headers)
+    headers["Last-Modified"] = _http_date(last_modified)
+    return _answer(make_response(render_feed(owner)), headers)
+
+
+def _answer(response, headers: dict):  # noqa: ANN001, ANN202
     response.headers.update(headers)
     return response
 
 
-def _not_modified(etag: str, last_modified: datetime) -> bool:
-    inm = request.headers.get("If-None-Match")
-    if inm is not None:
-        return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+def _http_date(value: datetime) -> str:
+    return format_datetime(value.astimezone(UTC), usegmt=True)
+
+
+def _etag_matches(etag: str, header: str) -> bool:
+    """If-None-Match uses the weak comparison: W/"x" matches "x"."""
+    if header.strip() == "*":
+        return True
+    return etag in [t.strip().removeprefix("W/") for t in header.split(",")]
+
+
+def _not_modified_since(last_modified: datetime) -> bool:
     ims = request.headers.get("If-Modified-Since")
-    if ims:
-        try:
-            since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return last_modified <= since
-    return False
+    if not ims:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return last_modified <= since
 
 
 # --- the page that shows the subscription -----------------------------------------------------------
@@ -221,7 +338,8 @@ def subscription():
     db.session.commit()
     webcal = "webcal://" + url.split("://", 1)[1]
     google = "https://calendar.google.com/calendar/r?cid=" + quote(webcal, safe="")
-    return render("feeds/subscription.html", url=url, webcal=webcal, google=google, rotated=request.args.get("rotated"))
+    return render("feeds/subscription.html", url=url, webcal=webcal, google=google,
+                  rotated=request.args.get("rotated"))
 
 
 @bp.post("/calendar/rotate")

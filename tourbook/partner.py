@@ -132,7 +132,7 @@ def cancel(token: str):
 @bp.get("/tour.ics")
 @limiter.limit(PARTNER_LIMIT)
 def ics(token: str):
-    return ics_response(_tour(token))
+    return ics_response(_tour(token), with_link=False)
 
 
 @bp.app_errorhandler(410)

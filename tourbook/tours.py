@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
+from flask import Blueprint, abort, flash, make_response, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from .access import roles_required, tour_for
 from .availability import Interval
-from .calendars import CalendarEvent, render_calendar
+from .calendars import render_calendar
 from .extensions import db
 from .forms import INTEREST_CHOICES, AssignForm, ReasonForm, RescheduleForm, TourForm, WhenForm, select_choices
 from .htmx import redirect_to, render
@@ -266,32 +266,15 @@ def show(tour_id: int):
     return _show(tour_for(current_user, tour_id))
 
 
-def tour_event(tour: Tour) -> CalendarEvent:
-    """The tour as a calendar event, without personal data of the partner."""
-    interests = dict(INTEREST_CHOICES)
-    lines = [
-        _("Company: %(name)s", name=tour.company.name),
-        _("Language: %(lang)s", lang=tour.partner_language),
-        _("People: %(num)d", num=tour.people),
-    ]
-    if tour.interest_list:
-        lines.append(_("Interests: %(list)s", list=", ".join(str(interests.get(i, i)) for i in tour.interest_list)))
-    summary = _("Partner tour %(city)s", city=tour.city.name)
-    if tour.status == "cancelled":
-        summary = _("Cancelled: %(summary)s", summary=summary)
-    return CalendarEvent(
-        uid=tour.uid, sequence=tour.sequence, start=tour.starts_at, end=tour.ends_at, summary=summary,
-        location=tour.meeting_point, description="\n".join(lines), cancelled=tour.status == "cancelled",
-        last_modified=tour.updated_at,
-    )
+def ics_response(tour: Tour, with_link: bool = True):  # noqa: ANN201
+    """The tour as a single-event .ics download: the same event (UID, text) as in the guides' feeds."""
+    from .feeds import calendar_domain, tour_calendar_event
 
-
-def ics_response(tour: Tour):  # noqa: ANN201
-    domain = (current_app.config.get("PUBLIC_URL") or request.host_url).split("//")[-1].strip("/").split(":")[0]
-    body = render_calendar([tour_event(tour)], domain or "tourbook")
+    body = render_calendar([tour_calendar_event(tour, with_link=with_link)], calendar_domain())
     response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="tour-{tour.starts_at:%Y-%m-%d}.ics"'
+    local_day = tour.starts_at.astimezone(_zone(tour.city)).date().isoformat()
+    response.headers["Content-Disposition"] = f'attachment; filename="tour-{local_day}.ics"'
     return response
 
 
