@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .assignment import Candidate, choose_guide
-from .availability import Interval, check_interval, free_guides, nearest_alternatives
+from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
 from .hours import load_engine_input
 from .mail import queue_tour_messages
 from .models import BLOCKING_STATES, City, Company, Role, Tour, User, record, utcnow
@@ -94,9 +94,26 @@ class Availability:
     alternatives: list[Interval]
 
 
+def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) -> str | None:
+    """The city's rules on the interval alone, checked before anything is loaded: a date centuries away is
+    simply too far (the loader's week arithmetic would overflow at the ends of the calendar)."""
+    rules = CityRules(
+        timezone=city.timezone, lead_time=timedelta(hours=city.lead_time_hours),
+        horizon=timedelta(days=city.horizon_days), min_duration=timedelta(minutes=city.min_duration_minutes),
+        max_duration=timedelta(minutes=city.max_duration_minutes), buffer=timedelta(minutes=city.buffer_minutes),
+    )
+    try:
+        return check_interval(rules, start, end, now)
+    except OverflowError:  # e.g. 0001-01-01 00:30 in Berlin is before the first UTC instant Python knows
+        return "too_soon" if start.year < now.year else "too_far"
+
+
 def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
                      now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
     now = now or utcnow()
+    problem = _rules_problem(city, start, end, now)
+    if problem:
+        return Availability(problem, [], [], [])
     start, end = start.astimezone(UTC), end.astimezone(UTC)  # the engine is fastest with UTC instants
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)
@@ -121,6 +138,9 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
             exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None
             ) -> tuple[int | None, list[Interval], str | None]:
     """(guide id or None, alternatives when none, interval problem)."""
+    problem = _rules_problem(city, start, end, now)
+    if problem:
+        return None, [], problem
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)

@@ -1,0 +1,494 @@
+"""The booking services against a real database (SQLite, and PostgreSQL when configured): who gets a
+tour, what rescheduling, cancelling and declining do, the interval rules, the buffer between two tours of
+one guide (in the application and, on PostgreSQL, in the database itself), and that every change bumps
+the sequence number and leaves an audit entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+
+import pytest
+from conftest import PG_URL
+from factories_tours import (  # noqa: F401 - fixtures
+    BERLIN,
+    NOW,
+    OUTSIDE_REQUEST_CONFIG,
+    audit_actions,
+    book_fixture,
+    count_tours,
+    day_after_now,
+    local,
+    make_guide_fixture,
+    make_tour_fixture,
+)
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tourbook.extensions import db
+from tourbook.hours import add_absence, tours_hit_by
+from tourbook.models import City, Role, Tour, User
+from tourbook.services import (
+    TourError,
+    assign_tour,
+    cancel_tour,
+    decline_tour,
+    mark_outcome,
+    release_tours_of_absent_guide,
+    reschedule_tour,
+    update_partner_wishes,
+)
+
+MORNINGS = tuple((weekday, time(8), time(13)) for weekday in range(7))
+AFTERNOONS = tuple((weekday, time(13), time(20)) for weekday in range(7))
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return dict(OUTSIDE_REQUEST_CONFIG)
+
+
+@pytest.fixture
+def city(make_city: Callable[..., City]) -> City:
+    return make_city()
+
+
+@pytest.fixture
+def coordinator(make_user: Callable[..., User], city: City) -> User:
+    return make_user(Role.COORDINATOR, city=city, language="en")
+
+
+def refreshed(tour: Tour) -> Tour:
+    db.session.expire_all()
+    return db.session.get(Tour, tour.id)
+
+
+def code_of(service: Callable[..., object], *args: object, **kwargs: object) -> str:
+    """The code of the TourError the service raises (the test fails if it raises none)."""
+    with pytest.raises(TourError) as caught:
+        service(*args, **kwargs)
+    return caught.value.code
+
+
+# --- who gets the tour -------------------------------------------------------------------------------------
+
+
+def test_a_guide_who_speaks_the_partners_language_comes_first(city, make_guide, make_tour, book):
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    english = make_guide(city, languages=("de", "en"))
+    # The English speaker is busier and was assigned more recently: language still wins.
+    make_tour(english, local(day + timedelta(days=1), 9), assigned_at=NOW - timedelta(hours=1))
+
+    tour = book(city, local(day, 10), language="en")
+
+    assert tour.guide_id == english.id
+    assert german.id < english.id  # not the lowest id by chance
+
+
+def test_without_a_free_speaker_another_free_guide_takes_the_tour(city, make_guide, book):
+    german = make_guide(city, languages=("de",))
+    assert book(city, local(day_after_now(7), 10), language="en").guide_id == german.id
+
+
+def test_the_guide_with_fewest_tours_in_the_four_weeks_around_gets_the_tour(
+    city, make_guide, make_tour, book
+):
+    day = day_after_now(21, weekday=2)
+    busy = make_guide(city)
+    quiet = make_guide(city)
+    # busy: two tours within two weeks of the day, assigned long ago; quiet: one, assigned just now.
+    make_tour(busy, local(day - timedelta(days=13), 9), assigned_at=NOW - timedelta(days=30))
+    make_tour(busy, local(day + timedelta(days=13), 9), assigned_at=NOW - timedelta(days=30))
+    make_tour(quiet, local(day + timedelta(days=2), 9), assigned_at=NOW)
+
+    assert book(city, local(day, 10)).guide_id == quiet.id
+
+
+def test_tours_outside_the_four_weeks_do_not_count(city, make_guide, make_tour, book):
+    day = day_after_now(40, weekday=2)
+    first = make_guide(city)
+    second = make_guide(city)
+    for weeks in (3, 4, 5):  # 15 days and more away
+        make_tour(second, local(day - timedelta(days=weeks * 7 - 6), 9), assigned_at=NOW - timedelta(days=60))
+    make_tour(first, local(day + timedelta(days=3), 9), assigned_at=NOW - timedelta(days=60))
+
+    assert book(city, local(day, 10)).guide_id == second.id
+
+
+def test_among_equally_busy_guides_the_least_recently_assigned_gets_the_tour(
+    city, make_guide, make_tour, book
+):
+    day = day_after_now(14, weekday=1)
+    recent = make_guide(city)
+    earlier = make_guide(city)
+    make_tour(recent, local(day + timedelta(days=1), 9), assigned_at=NOW - timedelta(hours=1))
+    make_tour(earlier, local(day + timedelta(days=1), 9), assigned_at=NOW - timedelta(days=3))
+
+    assert book(city, local(day, 10)).guide_id == earlier.id
+
+
+def test_a_guide_never_assigned_comes_before_one_assigned_before(city, make_guide, make_tour, book):
+    day = day_after_now(14, weekday=1)
+    old_hand = make_guide(city)
+    newcomer = make_guide(city)
+    make_tour(old_hand, local(day - timedelta(days=30), 9), assigned_at=NOW - timedelta(days=300))
+
+    assert book(city, local(day, 10)).guide_id == newcomer.id
+
+
+def test_booking_without_any_free_guide_says_no_guide_with_alternatives(city, make_guide, book):
+    make_guide(city, windows=MORNINGS)
+    day = day_after_now(7)
+    with pytest.raises(TourError) as caught:
+        book(city, local(day, 15))
+    assert caught.value.code == "no_guide"
+    assert caught.value.alternatives, "the nearest slots that work are offered"
+    assert all(a.start.astimezone(BERLIN).hour < 13 for a in caught.value.alternatives)
+    assert count_tours() == 0
+
+
+def test_a_booking_records_the_tour_with_consent_and_audit_entry(city, make_guide, book):
+    guide = make_guide(city)
+    tour = refreshed(book(city, local(day_after_now(7), 10), first_name="Mira", email="mira@example.org",
+                          interests=["housing", "schools"], people=3))
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", guide.id, 0)
+    assert tour.consent_at == NOW and tour.assigned_at == NOW
+    assert tour.blocked_until == tour.ends_at + timedelta(minutes=city.buffer_minutes)
+    assert tour.interest_list == ["housing", "schools"] and tour.people == 3
+    assert len(tour.token) >= 32 and len(tour.uid) == 32  # ≥ 128 bits of randomness each
+    assert audit_actions(tour) == ["tour_booked"]
+
+
+# --- reschedule ---------------------------------------------------------------------------------------------
+
+
+def test_reschedule_keeps_the_guide_when_they_are_free(city, make_guide, book):
+    day = day_after_now(7)
+    kept = make_guide(city)
+    tour = book(city, local(day, 9))
+    other = make_guide(city)  # never assigned: the rule would pick them for a new booking
+    token, uid = tour.token, tour.uid
+
+    reschedule_tour(db.session, tour.booked_by, tour, local(day, 14), local(day, 16), now=NOW)
+
+    tour = refreshed(tour)
+    assert tour.guide_id == kept.id != other.id
+    assert (tour.starts_at, tour.ends_at) == (local(day, 14), local(day, 16))
+    assert tour.blocked_until == local(day, 16, 15)
+    assert (tour.token, tour.uid, tour.sequence) == (token, uid, 1)
+    assert audit_actions(tour) == ["tour_booked", "tour_rescheduled"]
+
+
+def test_reschedule_reassigns_when_the_guide_is_not_free(city, make_guide, book):
+    day = day_after_now(7)
+    morning = make_guide(city, windows=MORNINGS)
+    afternoon = make_guide(city, windows=AFTERNOONS)
+    tour = book(city, local(day, 9))
+    assert tour.guide_id == morning.id
+    token = tour.token
+
+    reschedule_tour(db.session, tour.booked_by, tour, local(day, 14), local(day, 16), now=NOW)
+
+    tour = refreshed(tour)
+    assert tour.guide_id == afternoon.id
+    assert tour.assigned_at == NOW
+    assert (tour.token, tour.sequence, tour.status) == (token, 1, "confirmed")
+
+
+def test_reschedule_to_a_time_without_a_free_guide_changes_nothing(city, make_guide, book):
+    day = day_after_now(7)
+    make_guide(city, windows=MORNINGS)
+    tour = book(city, local(day, 9))
+    assert code_of(reschedule_tour, db.session, tour.booked_by, tour, local(day, 15), local(day, 17),
+                   now=NOW) == "no_guide"
+    tour = refreshed(tour)
+    assert (tour.starts_at, tour.sequence) == (local(day, 9), 0)
+    assert audit_actions(tour) == ["tour_booked"]
+
+
+def test_reschedule_of_a_needs_guide_tour_finds_a_guide_again(city, make_guide, book):
+    day = day_after_now(7)
+    guide = make_guide(city, windows=MORNINGS)
+    tour = book(city, local(day, 9))
+    assert decline_tour(db.session, guide, tour, "ill", now=NOW) == "needs_guide"
+    late = make_guide(city, windows=AFTERNOONS)
+
+    reschedule_tour(db.session, tour.booked_by, refreshed(tour), local(day, 14), local(day, 16), now=NOW)
+
+    tour = refreshed(tour)
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", late.id, 2)
+
+
+OUTSIDE_THE_RULES = [
+    (NOW - timedelta(days=1), 120, "too_soon"),  # in the past
+    (NOW + timedelta(hours=2), 120, "too_soon"),  # inside the lead time
+    (NOW + timedelta(days=121), 120, "too_far"),  # beyond the horizon
+    (datetime(9999, 12, 31, 10, tzinfo=BERLIN), 120, "too_far"),  # the end of the calendar: no overflow
+    (datetime(1, 1, 1, 0, 15, tzinfo=BERLIN), 60, "too_soon"),  # before the first UTC instant
+    (None, 45, "too_short"),  # shorter than the minimum
+    (None, 5 * 60, "too_long"),
+    (None, 0, "end_before_start"),
+    (None, -60, "end_before_start"),
+]
+
+
+def test_reschedule_outside_the_rules_is_refused(city, make_guide, book, subtests):
+    make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    for start, minutes, code in OUTSIDE_THE_RULES:
+        with subtests.test(code=code, start=start, minutes=minutes):
+            start = start or local(day, 14)
+            end = start + timedelta(minutes=minutes)
+            assert code_of(reschedule_tour, db.session, tour.booked_by, tour, start, end, now=NOW) == code
+            tour = refreshed(tour)
+            assert (tour.starts_at, tour.sequence, tour.status) == (local(day, 9), 0, "confirmed")
+    assert audit_actions(tour) == ["tour_booked"]
+
+
+def test_a_started_or_cancelled_tour_cannot_be_rescheduled(city, make_guide, book):
+    make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    later = local(day, 9, 30)
+    assert code_of(reschedule_tour, db.session, tour.booked_by, tour, later + timedelta(days=1),
+                   later + timedelta(days=1, hours=2), now=later) == "started"
+    cancel_tour(db.session, tour.booked_by, tour, "hr", "interview moved", now=NOW)
+    assert code_of(reschedule_tour, db.session, tour.booked_by, tour, local(day, 14), local(day, 16),
+                   now=NOW) == "not_changeable"
+
+
+# --- cancel ------------------------------------------------------------------------------------------------
+
+
+def test_cancelling_twice_is_refused_and_changes_nothing_the_second_time(city, make_guide, book):
+    make_guide(city)
+    tour = book(city, local(day_after_now(7), 9))
+    cancel_tour(db.session, tour.booked_by, tour, "hr", "interview cancelled", now=NOW)
+    tour = refreshed(tour)
+    assert (tour.status, tour.cancelled_by, tour.cancel_reason, tour.sequence) == (
+        "cancelled", "hr", "interview cancelled", 1)
+
+    assert code_of(cancel_tour, db.session, None, tour, "partner", "again", now=NOW) == "already_cancelled"
+    tour = refreshed(tour)
+    assert (tour.cancelled_by, tour.sequence) == ("hr", 1)
+    assert audit_actions(tour) == ["tour_booked", "tour_cancelled"]
+
+
+def test_a_cancelled_tour_frees_its_guide(city, make_guide, book):
+    guide = make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    cancel_tour(db.session, tour.booked_by, tour, "hr", "moved", now=NOW)
+    assert book(city, local(day, 9)).guide_id == guide.id
+
+
+def test_a_past_tour_cannot_be_cancelled(city, make_guide, book):
+    make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    assert code_of(cancel_tour, db.session, None, tour, "partner", "", now=local(day, 12)) == "past"
+
+
+# --- decline and absence ------------------------------------------------------------------------------------
+
+
+def test_a_declined_tour_goes_to_another_free_guide(city, make_guide, book):
+    day = day_after_now(7)
+    first = make_guide(city)
+    tour = book(city, local(day, 9))
+    assert tour.guide_id == first.id
+    second = make_guide(city)
+
+    assert decline_tour(db.session, first, tour, "dentist", now=NOW) == "reassigned"
+
+    tour = refreshed(tour)
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", second.id, 1)
+    assert audit_actions(tour) == ["tour_booked", "tour_declined"]
+
+
+def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, book):
+    guide = make_guide(city)
+    make_guide(city, windows=AFTERNOONS)  # not free in the morning
+    tour = book(city, local(day_after_now(7), 9))
+
+    assert decline_tour(db.session, guide, tour, "ill", now=NOW) == "needs_guide"
+
+    tour = refreshed(tour)
+    assert (tour.status, tour.guide_id, tour.sequence) == ("needs_guide", None, 1)
+    # The guide who declined is not given the tour back, even though they are free.
+    assert db.session.execute(select(Tour.guide_id)).scalars().all() == [None]
+
+
+def test_declining_a_tour_that_started_is_refused(city, make_guide, book):
+    guide = make_guide(city)
+    make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    assert code_of(decline_tour, db.session, guide, tour, "late", now=local(day, 9, 1)) == "started"
+    tour = refreshed(tour)
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", guide.id, 0)
+
+
+def test_only_the_tours_guide_can_decline_it(city, make_guide, book):
+    guide = make_guide(city)
+    other = make_guide(city)
+    tour = book(city, local(day_after_now(7), 9))
+    assert tour.guide_id == guide.id
+    assert code_of(decline_tour, db.session, other, tour, "not mine", now=NOW) == "not_changeable"
+
+
+def test_an_absence_over_tours_reassigns_or_flags_them(city, make_guide, book):
+    day = day_after_now(7)
+    guide = make_guide(city)
+    morning_tour = book(city, local(day, 9))
+    afternoon_tour = book(city, local(day, 14))
+    assert morning_tour.guide_id == afternoon_tour.guide_id == guide.id
+    make_guide(city, windows=MORNINGS)  # can take the morning tour only
+
+    add_absence(db.session, guide, guide, day, day, None, None, "illness")
+    hit = tours_hit_by(db.session, guide.id, local(day, 0), local(day + timedelta(days=1), 0))
+    outcomes = release_tours_of_absent_guide(db.session, guide, guide, hit, now=NOW)
+    db.session.commit()
+
+    assert [o["outcome"] for o in outcomes] == ["reassigned", "needs_guide"]
+    assert refreshed(morning_tour).guide_id not in (None, guide.id)
+    assert refreshed(afternoon_tour).status == "needs_guide"
+    assert audit_actions(afternoon_tour)[-1] == "tour_released_absence"
+
+
+# --- assign and outcome ------------------------------------------------------------------------------------
+
+
+def test_the_coordinator_assigns_a_free_guide_of_the_city_only(
+    city, coordinator, make_guide, make_city, book
+):
+    day = day_after_now(7)
+    first = make_guide(city)
+    busy = make_guide(city, windows=AFTERNOONS)
+    stranger = make_guide(make_city())
+    tour = book(city, local(day, 9))
+    second = make_guide(city)
+
+    assert code_of(assign_tour, db.session, coordinator, tour, stranger.id, "x", now=NOW) == "unknown_guide"
+    assert code_of(assign_tour, db.session, coordinator, tour, busy.id, "x", now=NOW) == "guide_not_free"
+    assert code_of(assign_tour, db.session, coordinator, tour, first.id, "x", now=NOW) == "same_guide"
+
+    assign_tour(db.session, coordinator, tour, second.id, "speaks Turkish", now=NOW)
+    tour = refreshed(tour)
+    assert (tour.guide_id, tour.sequence) == (second.id, 1)
+    assert audit_actions(tour) == ["tour_booked", "tour_assigned"]
+
+
+def test_the_guide_marks_the_outcome_only_after_the_start(city, make_guide, book):
+    guide = make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    assert code_of(mark_outcome, db.session, guide, tour, "done", now=NOW) == "not_yet"
+    assert code_of(mark_outcome, db.session, guide, tour, "great", now=local(day, 12)) == "bad_outcome"
+    mark_outcome(db.session, guide, tour, "no_show", now=local(day, 12))
+    tour = refreshed(tour)
+    assert (tour.status, tour.sequence) == ("no_show", 1)
+    assert audit_actions(tour) == ["tour_booked", "tour_marked"]
+
+
+# --- the buffer ---------------------------------------------------------------------------------------------
+
+
+def test_two_tours_exactly_one_buffer_apart_are_allowed_a_minute_less_is_not(city, make_guide, book):
+    guide = make_guide(city, daily_limit=5)
+    day = day_after_now(7)
+    book(city, local(day, 10), 120)  # 10:00–12:00; the buffer is 15 minutes
+
+    assert code_of(book, city, local(day, 12, 14), 60) == "no_guide"  # starts 14 minutes after
+    assert code_of(book, city, local(day, 8, 46), 60) == "no_guide"  # ends 14 minutes before
+    assert book(city, local(day, 12, 15), 60).guide_id == guide.id
+    assert book(city, local(day, 8, 45), 60).guide_id == guide.id
+    starts = db.session.execute(select(Tour.starts_at).order_by(Tour.starts_at)).scalars().all()
+    assert starts == [local(day, 8, 45), local(day, 10), local(day, 12, 15)]
+
+
+def test_reschedule_respects_the_buffer_to_the_guides_other_tours(city, make_guide, book):
+    guide = make_guide(city, daily_limit=5)
+    day = day_after_now(7)
+    book(city, local(day, 10), 120)
+    other = book(city, local(day, 14), 60)
+    assert code_of(reschedule_tour, db.session, other.booked_by, other, local(day, 12, 14),
+                   local(day, 13, 14), now=NOW) == "no_guide"
+    reschedule_tour(db.session, other.booked_by, other, local(day, 12, 15), local(day, 13, 15), now=NOW)
+    assert refreshed(other).guide_id == guide.id
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TOURBOOK_TEST_DATABASE_URL")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_database_refuses_tours_of_one_guide_closer_than_the_buffer(city, make_guide, make_tour):
+    """Written straight to the table, past every application check: only the exclusion constraint stands."""
+    guide = make_guide(city, daily_limit=10)
+    day = day_after_now(7)
+    make_tour(guide, local(day, 10), 120)
+    make_tour(guide, local(day, 12, 15), 60)  # exactly one buffer after: allowed
+    make_tour(guide, local(day, 8, 45), 60)  # ends exactly one buffer before: allowed
+    make_tour(guide, local(day, 12, 14), 60, status="cancelled")  # cancelled tours block nobody
+    make_tour(None, local(day, 12, 14), 60, city=city, status="needs_guide")
+
+    for start, minutes in ((local(day, 13, 29), 60), (local(day, 7, 0), 106), (local(day, 10, 30), 30)):
+        with pytest.raises(IntegrityError, match="ex_tours_guide_no_overlap"):
+            make_tour(guide, start, minutes)
+        db.session.rollback()
+
+    # Moving a tour into the buffer of another is refused too.
+    tour = db.session.execute(
+        select(Tour).where(Tour.starts_at == local(day, 8, 45), Tour.guide_id == guide.id)).scalar_one()
+    tour.starts_at, tour.ends_at = local(day, 9), local(day, 9, 50)
+    tour.blocked_until = tour.ends_at + timedelta(minutes=15)
+    with pytest.raises(IntegrityError, match="ex_tours_guide_no_overlap"):
+        db.session.commit()
+    db.session.rollback()
+    assert count_tours(guide_id=guide.id, status="confirmed") == 3
+
+
+# --- every change is visible to calendars and the audit log -------------------------------------------------
+
+
+def test_every_change_bumps_the_sequence_and_writes_an_audit_entry(city, coordinator, make_guide,
+                                                                    book):
+    day = day_after_now(7)
+    first = make_guide(city, languages=("de", "en"))
+    tour = book(city, local(day, 9))
+    second = make_guide(city, languages=("de", "en"))
+    steps = [
+        ("tour_rescheduled",
+         lambda t: reschedule_tour(db.session, t.booked_by, t, local(day, 10), local(day, 12), now=NOW)),
+        ("tour_partner_updated",
+         lambda t: update_partner_wishes(db.session, t, ["culture"], "en", 2, now=NOW)),
+        ("tour_assigned", lambda t: assign_tour(db.session, coordinator, t, second.id, "swap", now=NOW)),
+        ("tour_declined", lambda t: decline_tour(db.session, second, t, "ill", now=NOW)),
+        ("tour_cancelled",
+         lambda t: cancel_tour(db.session, coordinator, t, "coordinator", "closed", now=NOW)),
+    ]
+    expected = ["tour_booked"]
+    for number, (action, change) in enumerate(steps, start=1):
+        change(refreshed(tour))
+        expected.append(action)
+        current = refreshed(tour)
+        assert current.sequence == number, action
+        assert audit_actions(current) == expected
+    assert refreshed(tour).guide_id == first.id  # the decline handed it back to the free first guide
+    assert db.session.execute(select(Tour.uid, Tour.token)).all() == [(tour.uid, tour.token)]
+
+
+def test_partner_wishes_cannot_change_a_cancelled_tour(city, make_guide, book):
+    make_guide(city)
+    tour = book(city, local(day_after_now(7), 9))
+    cancel_tour(db.session, None, tour, "partner", "", now=NOW)
+    assert code_of(update_partner_wishes, db.session, tour, [], "en", 1, now=NOW) == "not_changeable"
+    assert refreshed(tour).sequence == 1
+
+
+def test_tokens_are_unique_per_tour(city, make_guide, book):
+    make_guide(city)
+    day = day_after_now(7)
+    tokens = {book(city, local(day + timedelta(days=i), 9)).token for i in range(3)}
+    assert len(tokens) == 3

@@ -1,0 +1,841 @@
+"""Tours in the browser's words: HR books through the form (plain and htmx, good and bad input, the live
+availability answer and its alternatives, the race loser's message), lists and filters, the tour page,
+reschedule and cancel; the guide's list, decline and outcome; the coordinator's queue and assignment; the
+partner's page in their language, wishes, cancel, expiry; and the .ics downloads.
+
+The office accounts read English (their language setting wins over Accept-Language) and the texts asserted
+are the English ones; the partner's page is checked in both languages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from html import unescape
+
+import pytest
+from factories_tours import (  # noqa: F401 - fixtures
+    AFTERNOONS_ONLY,
+    BERLIN,
+    MORNINGS_ONLY,
+    bookable_day,
+    local,
+    make_guide_fixture,
+    make_tour_fixture,
+)
+from flask import Flask
+from helpers_foundation import (  # noqa: F401 - fixtures
+    HTMX,
+    english_client,
+    english_make_user,
+    field_error,
+    fresh_request_globals,
+    input_value,
+    text_of,
+)
+from sqlalchemy import event, select
+
+from tourbook import tours as tours_views
+from tourbook.extensions import db
+from tourbook.models import AuditEntry, City, Company, Role, Tour, User
+from tourbook.services import TourError
+
+
+@pytest.fixture
+def city(make_city: Callable[..., City]) -> City:
+    return make_city(name="Siegen Testcity")
+
+
+@pytest.fixture
+def company(make_company: Callable[..., Company], city: City) -> Company:
+    return make_company(cities=[city], name="Hüttenwerk Test GmbH", address="Hüttenstraße 12, 57072 Siegen")
+
+
+@pytest.fixture
+def hr(make_user: Callable[..., User], company: Company) -> User:
+    return make_user(Role.HR, company=company, name="Hanna Personal")
+
+
+@pytest.fixture
+def guide(make_guide: Callable[..., User], city: City) -> User:
+    return make_guide(city, name="Greta Guide", languages=("de", "en"))
+
+
+@pytest.fixture
+def coordinator(make_user: Callable[..., User], city: City) -> User:
+    return make_user(Role.COORDINATOR, city=city, name="Cora Coordinator")
+
+
+@pytest.fixture
+def day() -> date:
+    return bookable_day(days=10)
+
+
+def tour_form(city: City, day: date, /, **fields: object) -> dict:
+    data: dict = {
+        "city": str(city.id), "day": day.isoformat(), "start": "10:00", "end": "12:00", "language": "en",
+        "first_name": "Mira", "last_name": "Okafor", "email": "mira@example.org", "phone": "+49 171 1234567",
+        "people": "3", "interests": ["housing", "schools"], "accessibility_needs": "Pram",
+        "guide_note": "Likes football", "meeting_point": "company", "consent": "y",
+    }
+    data.update(fields)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def only_tour() -> Tour:
+    db.session.expire_all()
+    return db.session.execute(select(Tour)).scalar_one()
+
+
+def tour_count() -> int:
+    db.session.expire_all()
+    return len(db.session.execute(select(Tour.id)).all())
+
+
+def is_fragment(response) -> bool:  # noqa: ANN001
+    return "<html" not in response.get_data(as_text=True)
+
+
+def availability_text(response) -> str:  # noqa: ANN001
+    html = response.get_data(as_text=True)
+    match = re.search(r'<div id="availability".*?</div>', html, re.S)
+    assert match, "no availability answer on the page"
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", match.group(0))).split())
+
+
+def times_shown(response) -> tuple:  # noqa: ANN001
+    return input_value(response, "day"), input_value(response, "start"), input_value(response, "end")
+
+
+def alternatives_of(response) -> list[str]:  # noqa: ANN001
+    return re.findall(r'name="adopt" value="([^"]+)"', response.get_data(as_text=True))
+
+
+@contextmanager
+def counted_queries() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def ics_lines(response) -> list[str]:  # noqa: ANN001
+    body = response.get_data(as_text=True).replace("\r\n ", "")  # unfold
+    return body.split("\r\n")
+
+
+# --- booking through the form -------------------------------------------------------------------------------
+
+
+def test_the_new_tour_form_offers_the_companys_cities_and_defaults(client, login, hr, city, make_city):
+    make_city(name="Elsewhere")  # not enrolled
+    login(hr)
+    response = client.get("/tours/new")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Book a partner tour" in page and "Siegen Testcity" in page and "Elsewhere" not in page
+    assert "Enter date and times to see whether a guide is free." in page
+
+
+def test_hr_books_with_a_plain_post_and_sees_the_partner_link_and_ics(client, login, hr, guide, city, day):
+    login(hr)
+    response = client.post("/tours/new", data=tour_form(city, day))
+    assert response.status_code == 303, text_of(response)[:800]
+    tour = only_tour()
+    assert response.headers["Location"] == f"/tours/{tour.id}?booked=1"
+    assert (tour.guide_id, tour.status, tour.booked_by_id) == (guide.id, "confirmed", hr.id)
+    assert (tour.starts_at, tour.ends_at) == (local(day, 10), local(day, 12))
+    assert (tour.partner_first_name, tour.partner_email, tour.people) == ("Mira", "mira@example.org", 3)
+    assert tour.interest_list == ["housing", "schools"]
+    assert tour.meeting_point == "Hüttenstraße 12, 57072 Siegen"
+    assert tour.consent_at is not None
+
+    page = client.get(response.headers["Location"])
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Booked. Please pass this link on to Mira." in text_of(page)
+    assert re.search(rf'id="partner-link"[^>]*value="http://localhost/t/{tour.token}/"', body)
+    assert f'href="/tours/{tour.id}/tour.ics"' in body
+    assert "Greta" in text_of(page)
+
+
+def test_hr_books_with_htmx_and_is_sent_on_with_hx_redirect(client, login, hr, guide, city, day):
+    login(hr)
+    response = client.post("/tours/new", data=tour_form(city, day, meeting_point="station"), headers=HTMX)
+    assert response.status_code == 204
+    tour = only_tour()
+    assert response.headers["HX-Redirect"] == f"/tours/{tour.id}?booked=1"
+    assert tour.meeting_point == "Siegen Testcity main station"
+
+
+BAD_INPUT = [
+    ("first_name", {"first_name": ""}, "This field is required."),
+    ("first_name", {"first_name": "M" * 81}, "Field cannot be longer than 80 characters."),
+    ("last_name", {"last_name": "O" * 81}, "Field cannot be longer than 80 characters."),
+    ("email", {"email": "mira(at)example"}, "Invalid email address."),
+    ("phone", {"phone": "call me maybe"}, "A phone number, e.g. +49 171 1234567."),
+    ("people", {"people": "0"}, "Between 1 and 20."),
+    ("people", {"people": "21"}, "Between 1 and 20."),
+    ("people", {"people": "abc"}, "Not a valid integer value."),
+    ("people", {"people": ""}, "Please enter a number."),
+    ("consent", {"consent": None}, "Please confirm the partner's consent."),
+    ("language", {"language": "xx"}, "Not a valid choice."),
+    ("meeting_point", {"meeting_point": "the moon"}, "Not a valid choice."),
+    ("interests", {"interests": ["housing", "casino"]}, "not a valid choice"),
+    ("guide_note", {"guide_note": "x" * 1001}, "Field cannot be longer than 1000 characters."),
+    ("accessibility_needs", {"accessibility_needs": "bad\x00byte"},
+     "Contains characters that are not allowed."),
+    ("start", {"start": "11:00", "end": "10:00"}, "The end must be after the start."),
+    ("start", {"start": "10:00", "end": "10:45"}, "A tour lasts at least 60 minutes."),
+    ("start", {"start": "08:00", "end": "12:30"}, "A tour lasts at most 240 minutes."),
+    ("start", {"day": "PAST"}, "Tours are booked at least 24 hours ahead."),
+    ("start", {"day": "FAR"}, "Tours are booked at most 120 days ahead."),
+    ("start", {"day": "9999-12-31"}, "Tours are booked at most 120 days ahead."),  # the end of the calendar
+    ("start", {"day": "0001-01-01", "start": "00:15"}, "Tours are booked at least 24 hours ahead."),
+    ("city", {"city": "999999"}, "Not a valid choice."),
+    ("city", {"city": "OTHER"}, "Not a valid choice."),
+    ("city", {"city": "Siegen"}, "Invalid Choice: could not coerce."),
+    ("day", {"day": "2031-02-31"}, "Please enter a date."),
+    ("day", {"day": "tomorrow"}, "Please enter a date."),
+    ("day", {"day": ""}, "Please enter a date."),
+    ("start", {"start": "25:99"}, "Please enter a time, e.g. 09:00."),
+    ("end", {"end": "noon"}, "Please enter a time, e.g. 11:00."),
+]
+
+
+def test_bad_input_on_every_field_is_refused_with_a_message_and_keeps_what_was_typed(
+    client, login, hr, guide, city, day, make_city, subtests
+):
+    other_city = make_city(name="Not Enrolled")
+    login(hr)
+    for number, (field, change, message) in enumerate(BAD_INPUT):
+        change = dict(change)
+        if change.get("day") == "PAST":
+            change["day"] = (datetime.now(BERLIN).date() - timedelta(days=3)).isoformat()
+        elif change.get("day") == "FAR":
+            change["day"] = bookable_day(days=125).isoformat()
+        if change.get("city") == "OTHER":
+            change["city"] = str(other_city.id)
+        for headers in ({}, HTMX):
+            with subtests.test(field=field, case=number, htmx=bool(headers)):
+                response = client.post("/tours/new", data=tour_form(city, day, **change), headers=headers)
+                assert response.status_code == 422, text_of(response)[:600]
+                assert message.lower() in field_error(response, field).lower(), field_error(response, field)
+                assert is_fragment(response) == bool(headers)
+                assert "Please correct the marked fields." in text_of(response) or field == "start"
+                # What was typed is still there.
+                if field != "first_name":
+                    assert input_value(response, "first_name") == "Mira"
+                assert input_value(response, "guide_note") == change.get("guide_note", "Likes football")
+                for name in ("email", "phone", "day", "start", "end", "people"):
+                    if name in change:
+                        assert input_value(response, name) == change[name], name
+    assert tour_count() == 0
+
+
+def test_the_availability_fragment_says_a_guide_is_free(client, login, hr, guide, city, day):
+    login(hr)
+    response = client.get("/tours/availability", query_string={
+        "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "12:00", "language": "en"},
+        headers=HTMX)
+    assert response.status_code == 200
+    assert is_fragment(response)
+    assert availability_text(response) == "A guide is free at this time."
+    assert "Vary" in response.headers and "HX-Request" in response.headers["Vary"]
+
+
+def test_the_availability_fragment_warns_when_no_free_guide_speaks_the_language(
+    client, login, hr, make_guide, city, day
+):
+    make_guide(city, languages=("de",))
+    login(hr)
+    response = client.get("/tours/availability", query_string={
+        "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "12:00", "language": "en"},
+        headers=HTMX)
+    assert "none who speaks the chosen language" in availability_text(response)
+
+
+def test_the_availability_fragment_explains_a_broken_interval(client, login, hr, guide, city, day):
+    login(hr)
+    response = client.get("/tours/availability", query_string={
+        "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "10:30"}, headers=HTMX)
+    assert availability_text(response) == "A tour lasts at least 60 minutes."
+    for day_far, start, message in (("9999-12-31", "10:00", "Tours are booked at most 120 days ahead."),
+                                    ("0001-01-01", "00:15", "Tours are booked at least 24 hours ahead.")):
+        far = client.get("/tours/availability", query_string={
+            "city": city.id, "day": day_far, "start": start, "end": "12:00"}, headers=HTMX)
+        assert far.status_code == 200 and availability_text(far) == message
+    incomplete = client.get("/tours/availability", query_string={"city": city.id, "day": "garbage"},
+                            headers=HTMX)
+    assert incomplete.status_code == 200
+    assert availability_text(incomplete) == "Enter date and times to see whether a guide is free."
+
+
+def test_no_free_guide_offers_alternatives_and_adopting_one_fills_the_times(
+    client, login, hr, make_guide, city, day
+):
+    make_guide(city, windows=MORNINGS_ONLY)
+    login(hr)
+    query = {"city": city.id, "day": day.isoformat(), "start": "15:00", "end": "17:00", "language": "de"}
+    fragment = client.get("/tours/availability", query_string=query, headers=HTMX)
+    assert "No guide is free at this time." in availability_text(fragment)
+    alternatives = alternatives_of(fragment)
+    assert alternatives, "the nearest slots that work are offered"
+    chosen = alternatives[0]
+    alt_day, alt_start, alt_end = chosen.split("|")
+    assert alt_start < "13:00" and alt_end <= "13:00"
+
+    for headers in ({}, HTMX):
+        response = client.post("/tours/new", data=tour_form(city, day, start="15:00", end="17:00",
+                                                            language="de", adopt=chosen), headers=headers)
+        assert response.status_code == 200
+        assert times_shown(response) == (alt_day, alt_start, alt_end)
+        assert availability_text(response) == "A guide is free at this time."
+        assert input_value(response, "first_name") == "Mira"  # the rest of the form stays
+        assert "Please correct" not in text_of(response)
+    assert tour_count() == 0
+
+    booked = client.post("/tours/new", data=tour_form(city, date.fromisoformat(alt_day), start=alt_start,
+                                                      end=alt_end, language="de"))
+    assert booked.status_code == 303
+    assert only_tour().starts_at == datetime.combine(date.fromisoformat(alt_day),
+                                                      datetime.strptime(alt_start, "%H:%M").time(), BERLIN)
+
+
+def test_booking_when_nobody_is_free_says_so_with_alternatives(client, login, hr, make_guide, city, day):
+    make_guide(city, windows=AFTERNOONS_ONLY)
+    login(hr)
+    response = client.post("/tours/new", data=tour_form(city, day))
+    assert response.status_code == 422
+    assert field_error(response, "start") == "No guide is free at this time."
+    assert alternatives_of(response)
+    assert tour_count() == 0
+
+
+def test_the_race_loser_gets_the_form_back_with_a_clear_message(
+    client, login, hr, guide, city, day, monkeypatch
+):
+    def taken(*args: object, **kwargs: object) -> Tour:
+        raise TourError("slot_taken")
+
+    monkeypatch.setattr(tours_views, "book_tour", taken)
+    login(hr)
+    for headers in ({}, HTMX):
+        response = client.post("/tours/new", data=tour_form(city, day), headers=headers)
+        assert response.status_code == 422
+        assert "This guide or time was just taken by another booking. Please choose again." in text_of(
+            response)
+        assert input_value(response, "first_name") == "Mira"
+        assert input_value(response, "email") == "mira@example.org"
+        assert "availability" in response.get_data(as_text=True)
+    assert tour_count() == 0
+
+
+def test_the_second_hr_user_cannot_take_a_booked_guide(
+    client, login, hr, make_user, company, guide, city, day
+):
+    other = make_user(Role.HR, company=company)
+    login(hr)
+    assert client.post("/tours/new", data=tour_form(city, day)).status_code == 303
+    client.post("/logout")
+    login(other)
+    response = client.post("/tours/new", data=tour_form(city, day, first_name="Noor"))
+    assert response.status_code == 422
+    assert field_error(response, "start") == "No guide is free at this time."
+    assert tour_count() == 1
+
+
+# --- lists --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hr_tours(hr, company, city, make_guide, make_tour) -> dict[str, Tour]:
+    now = datetime.now(UTC)
+    soon = local(bookable_day(days=5), 10)
+    greta = make_guide(city, name="Greta Guide")
+    paul = make_guide(city, name="Paul Pfad")
+    tours = {
+        "mira": make_tour(greta, soon, company=company, partner_first_name="Mira", booked_by_id=hr.id),
+        "noor": make_tour(paul, soon + timedelta(days=1), company=company, partner_first_name="Noor"),
+        "cancelled": make_tour(paul, soon + timedelta(days=2), company=company, partner_first_name="Cleo",
+                               status="cancelled"),
+        "past": make_tour(greta, now - timedelta(days=3), company=company, partner_first_name="Pia",
+                          status="done"),
+    }
+    make_tour(greta, soon + timedelta(days=3), partner_first_name="Stranger")  # another company
+    return tours
+
+
+def names_in_list(response) -> list[str]:  # noqa: ANN001
+    """The partner names of the list's rows, in order."""
+    html = response.get_data(as_text=True)
+    body = re.search(r'<div id="tour-list".*?<tbody[^>]*>(.*?)</tbody>', html, re.S).group(1)
+    names = []
+    for row in re.findall(r"<tr\b.*?</tr>", body, re.S):
+        cell = re.search(r'<td class="kern-table__cell">(.*?)(?:<br>|</td>)', row, re.S)
+        if cell and "No tours found." not in cell.group(1):
+            names.append(" ".join(unescape(cell.group(1)).split()))
+    return names
+
+
+FILTERS = [
+    ({}, ["Mira", "Noor", "Cleo"]),
+    ({"q": "noor"}, ["Noor"]),
+    ({"q": "GRETA"}, ["Mira"]),  # by guide
+    ({"q": "nobody"}, []),
+    ({"when": "past"}, ["Pia"]),
+    ({"status": "cancelled"}, ["Cleo"]),
+    ({"status": "confirmed", "q": "i"}, ["Mira"]),
+    ({"when": "whenever", "status": "bogus"}, ["Mira", "Noor", "Cleo"]),
+    ({"q": "%"}, []),  # typed literally, not a wildcard
+    ({"q": "_"}, []),
+    ({"q": "a\x00b"}, []),
+]
+
+
+def test_hr_filters_and_searches_the_list_as_page_and_fragment(client, login, hr, hr_tours, subtests):
+    login(hr)
+    for query, names in FILTERS:
+        with subtests.test(query=query):
+            page = client.get("/tours/", query_string=query)
+            fragment = client.get("/tours/", query_string=query, headers=HTMX)
+            assert page.status_code == fragment.status_code == 200
+            assert names_in_list(page) == names_in_list(fragment) == names
+            assert not is_fragment(page) and is_fragment(fragment)
+            assert fragment.get_data(as_text=True).lstrip().startswith('<div id="tour-list"')
+            if names == []:
+                assert "No tours found." in text_of(fragment)
+            for response in (page, fragment):
+                assert "HX-Request" in response.headers["Vary"]
+            assert 'hx-push-url="true"' in page.get_data(as_text=True)  # the URL is kept in history
+
+
+def test_a_search_typed_in_the_page_is_shown_again(client, login, hr, hr_tours):
+    login(hr)
+    page = client.get("/tours/", query_string={"q": "Noor", "when": "past", "status": "done"})
+    html = page.get_data(as_text=True)
+    assert 'id="q" name="q" value="Noor"' in html
+    assert '<option value="past" selected>' in html and '<option value="done" selected>' in html
+
+
+@pytest.mark.parametrize("role", ["hr", "coordinator", "guide", "admin"])
+def test_the_lists_queries_do_not_grow_with_the_number_of_tours(
+    app: Flask, client, login, city, company, hr, coordinator, make_user, make_company, make_tour, role
+):
+    guide = make_user(Role.GUIDE, city=city, name="Listed Guide")
+    admin = make_user(Role.ADMIN)
+    users = {"hr": hr, "coordinator": coordinator, "guide": guide, "admin": admin}
+    login(users[role])
+    counts = []
+    for total in (2, 20):
+        db.session.execute(Tour.__table__.delete())
+        db.session.commit()
+        companies = [make_company(cities=[city]) for _ in range(2)] + [company]
+        soon = bookable_day(days=5)
+        for n in range(total):
+            other_guide = guide if role == "guide" else make_user(Role.GUIDE, city=city)
+            status = "needs_guide" if n % 5 == 4 and role != "guide" else "confirmed"
+            make_tour(other_guide if status == "confirmed" else None,
+                      local(soon + timedelta(days=n % 20), 9) + timedelta(minutes=n), city=city,
+                      company=company if role == "hr" else companies[n % 3], status=status,
+                      booked_by_id=hr.id, partner_first_name=f"P{n}")
+        db.session.expire_all()
+        client.get("/tours/")  # warm up (session refresh and the like)
+        with counted_queries() as statements:
+            response = client.get("/tours/")
+        assert response.status_code == 200
+        assert f"P{total - 1}" in text_of(response)
+        counts.append(len(statements))
+    assert counts[0] == counts[1], f"{role}: {counts[0]} queries for 2 tours, {counts[1]} for 20"
+
+
+# --- the tour page, reschedule, cancel ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def booked(client, login, hr, guide, city, day) -> Tour:
+    login(hr)
+    assert client.post("/tours/new", data=tour_form(city, day)).status_code == 303
+    return only_tour()
+
+
+def test_hr_sees_the_tour_page_with_partner_details(client, booked, guide):
+    response = client.get(f"/tours/{booked.id}")
+    page = text_of(response)
+    assert response.status_code == 200
+    for shown in ("Mira Okafor", "mira@example.org", "+49 171 1234567", "Housing, Schools & childcare",
+                  "Pram", "Likes football", "Hüttenstraße 12, 57072 Siegen", "Greta", "Change the time",
+                  "Cancel the tour"):
+        assert shown in page, shown
+    assert "Greta Guide" not in page  # HR sees the guide's first name only
+
+
+def test_hr_reschedules_and_the_partner_link_stays(client, booked, day):
+    token, uid = booked.token, booked.uid
+    form = client.get(f"/tours/{booked.id}/reschedule")
+    assert form.status_code == 200
+    assert times_shown(form) == (day.isoformat(), "10:00", "12:00")
+
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "14:00",
+                                                                   "end": "16:30"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/tours/{booked.id}"
+    tour = only_tour()
+    assert (tour.starts_at, tour.ends_at, tour.token, tour.uid, tour.sequence) == (
+        local(day, 14), local(day, 16, 30), token, uid, 1)
+    page = text_of(client.get(f"/tours/{booked.id}"))
+    assert "The tour is moved. The partner's link stays the same." in page
+
+
+RESCHEDULE_BAD_INPUT = [
+    ({"day": "PAST"}, "Tours are booked at least 24 hours ahead."),
+    ({"day": "FAR"}, "Tours are booked at most 120 days ahead."),
+    ({"day": "9999-12-31"}, "Tours are booked at most 120 days ahead."),
+    ({"start": "10:00", "end": "10:30"}, "A tour lasts at least 60 minutes."),
+    ({"start": "12:00", "end": "10:00"}, "The end must be after the start."),
+    ({"day": "someday"}, "Please enter a date."),
+    ({"start": ""}, "Please enter a time, e.g. 09:00."),
+]
+
+
+def test_reschedule_outside_the_rules_is_refused_with_422(client, booked, day, subtests):
+    for change, message in RESCHEDULE_BAD_INPUT:
+        data = {"day": day.isoformat(), "start": "14:00", "end": "16:00", **change}
+        if data["day"] == "PAST":
+            data["day"] = (datetime.now(BERLIN).date() - timedelta(days=2)).isoformat()
+        elif data["day"] == "FAR":
+            data["day"] = bookable_day(days=130).isoformat()
+        for headers in ({}, HTMX):
+            with subtests.test(change=change, htmx=bool(headers)):
+                response = client.post(f"/tours/{booked.id}/reschedule", data=data, headers=headers)
+                assert response.status_code == 422
+                assert message in text_of(response)
+                assert input_value(response, "day") == data["day"]
+                assert is_fragment(response) == bool(headers)
+    tour = only_tour()
+    assert (tour.starts_at, tour.sequence) == (local(day, 10), 0)
+
+
+def test_reschedule_offers_alternatives_and_adopts_one(client, booked, make_guide, city, day):
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "21:00",
+                                                                   "end": "22:00"})
+    assert response.status_code == 422
+    alternatives = alternatives_of(response)
+    assert alternatives
+    adopted = client.post(f"/tours/{booked.id}/reschedule", data={
+        "day": day.isoformat(), "start": "21:00", "end": "22:00", "adopt": alternatives[0]})
+    assert adopted.status_code == 200
+    alt_day, alt_start, alt_end = alternatives[0].split("|")
+    assert times_shown(adopted) == (alt_day, alt_start, alt_end)
+    assert only_tour().sequence == 0
+
+
+def test_hr_cancels_behind_a_confirmation_and_cancelling_twice_says_so(client, booked):
+    confirmation = client.get(f"/tours/{booked.id}/cancel")
+    assert confirmation.status_code == 200
+    assert "Cancel the tour?" in text_of(confirmation)
+    assert only_tour().status == "confirmed"
+
+    missing = client.post(f"/tours/{booked.id}/cancel", data={"reason": "  "})
+    assert missing.status_code == 422 and field_error(missing, "reason") == "Please give a reason."
+
+    done = client.post(f"/tours/{booked.id}/cancel", data={"reason": "Interview moved"}, headers=HTMX)
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == f"/tours/{booked.id}"
+    tour = only_tour()
+    assert (tour.status, tour.cancelled_by, tour.cancel_reason, tour.sequence) == (
+        "cancelled", "hr", "Interview moved", 1)
+
+    again = client.post(f"/tours/{booked.id}/cancel", data={"reason": "again"})
+    assert again.status_code == 409
+    assert field_error(again, "reason") == "This tour is already cancelled."
+    assert only_tour().sequence == 1
+    page = text_of(client.get(f"/tours/{booked.id}"))
+    assert "Interview moved" in page and "This tour can no longer be changed." in page
+
+
+# --- the guide ----------------------------------------------------------------------------------------------
+
+
+def test_the_guide_lists_their_tours_upcoming_first_with_what_they_need(
+    client, login, guide, city, company, make_tour, make_guide
+):
+    soon = bookable_day(days=5)
+    make_tour(guide, local(soon + timedelta(days=2), 10), company=company, partner_first_name="Later")
+    make_tour(guide, local(soon, 10), company=company, partner_first_name="Sooner", partner_language="en",
+              people=4, partner_last_name="Secret", partner_email="secret@example.org")
+    make_tour(make_guide(city), local(soon, 14), company=company, partner_first_name="NotMine")
+    login(guide)
+    response = client.get("/tours/")
+    page = text_of(response)
+    assert "My tours" in page
+    assert names_in_list(response)[:2] == ["Sooner", "Later"]
+    assert "NotMine" not in page and "Secret" not in page
+    assert "English · 4 people" in page
+
+
+def test_the_guide_sees_the_tour_page_without_the_partners_contact_data(
+    client, login, guide, city, company, make_tour
+):
+    tour = make_tour(guide, local(bookable_day(days=5), 10), company=company, partner_last_name="Secret",
+                     partner_email="secret@example.org", partner_phone="+49 1",
+                     accessibility_needs="Wheelchair",
+                     guide_note="Bring an umbrella", interests="culture,nature", people=2,
+                     meeting_point="City hall Siegen")
+    login(guide)
+    response = client.get(f"/tours/{tour.id}")
+    page = text_of(response)
+    assert response.status_code == 200
+    for shown in ("Alex", "Wheelchair", "Bring an umbrella", "Culture & leisure, Nature", "City hall Siegen",
+                  "I cannot do this tour"):
+        assert shown in page, shown
+    for hidden in ("Secret", "secret@example.org", "+49 1", "Link for the partner", f"/t/{tour.token}"):
+        assert hidden not in response.get_data(as_text=True), hidden
+
+
+def test_the_guide_declines_and_another_free_guide_takes_the_tour(
+    client, login, booked, guide, make_guide, city
+):
+    other = make_guide(city, name="Olga Other", languages=("en",))
+    client.post("/logout")
+    login(guide)
+    form = client.get(f"/tours/{booked.id}/decline")
+    assert form.status_code == 200 and "You cannot do this tour?" in text_of(form)
+    assert only_tour().guide_id == guide.id
+
+    empty = client.post(f"/tours/{booked.id}/decline", data={"reason": ""})
+    assert empty.status_code == 422 and field_error(empty, "reason") == "Please give a reason."
+
+    response = client.post(f"/tours/{booked.id}/decline", data={"reason": "Doctor's appointment"})
+    assert response.status_code == 303 and response.headers["Location"] == "/tours/"
+    assert "You declined the tour. Another guide takes it." in text_of(client.get("/tours/"))
+    tour = only_tour()
+    assert (tour.guide_id, tour.status, tour.sequence) == (other.id, "confirmed", 1)
+    assert client.get(f"/tours/{booked.id}").status_code == 404  # no longer theirs
+
+
+def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue(
+    app: Flask, client, login, booked, guide, hr, coordinator, make_guide, city
+):
+    spare = make_guide(city, name="Sam Spare", windows=AFTERNOONS_ONLY)
+    client.post("/logout")
+    login(guide)
+    response = client.post(f"/tours/{booked.id}/decline", data={"reason": "Ill"}, headers=HTMX)
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/tours/"
+    tour = only_tour()
+    assert (tour.status, tour.guide_id) == ("needs_guide", None)
+
+    client.post("/logout")
+    login(hr)
+    hr_page = text_of(client.get("/tours/"))
+    assert "1 tour needs a new guide" in hr_page
+    assert "The city's coordinator is looking for another guide" in hr_page
+
+    client.post("/logout")
+    login(coordinator)
+    queue = client.get("/tours/")
+    assert "1 tour needs a new guide" in text_of(queue)
+    assert f'href="/tours/{tour.id}"' in queue.get_data(as_text=True)
+    show = client.get(f"/tours/{tour.id}")
+    assert "Assign a guide by hand" in text_of(show)
+
+    no_reason = client.post(f"/tours/{tour.id}/assign",
+                            data={"assign-guide": str(spare.id), "assign-reason": ""})
+    assert no_reason.status_code == 422 and "Please give a reason." in text_of(no_reason)
+    busy = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(spare.id),
+                                                         "assign-reason": "Only one left"})
+    assert busy.status_code == 422 and "This guide is not free at that time." in text_of(busy)
+    stranger = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": "999999", "assign-reason": "x"})
+    assert stranger.status_code == 422 and "Not a valid choice." in text_of(stranger)
+
+    back = make_guide(city, name="Bea Back")
+    assigned = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(back.id),
+                                                             "assign-reason": "Bea speaks English"})
+    assert assigned.status_code == 303
+    tour = only_tour()
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", back.id, 2)
+    entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "tour_assigned")).scalar_one()
+    assert entry.details["reason"] == "Bea speaks English" and entry.actor_id == coordinator.id
+    assert "needs a new guide" not in text_of(client.get("/tours/"))
+
+
+def test_the_guide_marks_the_outcome_after_the_start_only(client, login, guide, city, company, make_tour):
+    started = make_tour(guide, datetime.now(UTC) - timedelta(hours=1), company=company)
+    upcoming = make_tour(guide, local(bookable_day(days=5), 10), company=company)
+    login(guide)
+    page = text_of(client.get(f"/tours/{started.id}"))
+    assert "The tour took place" in page and "I cannot do this tour" not in page
+
+    early = client.post(f"/tours/{upcoming.id}/outcome", data={"outcome": "done"})
+    assert early.status_code == 409
+    assert "This can only be marked after the tour has started." in text_of(early)
+    bogus = client.post(f"/tours/{started.id}/outcome", data={"outcome": "party"})
+    assert bogus.status_code == 409 and "Unknown result." in text_of(bogus)
+
+    response = client.post(f"/tours/{started.id}/outcome", data={"outcome": "no_show"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert (db.session.get(Tour, started.id).status, db.session.get(Tour, upcoming.id).status) == (
+        "no_show", "confirmed")
+    declined_late = client.post(f"/tours/{started.id}/decline", data={"reason": "too late"})
+    assert declined_late.status_code == 409
+    assert "This tour cannot be changed any more." in text_of(declined_late)
+
+
+def test_declining_a_tour_that_started_is_refused(client, login, guide, city, company, make_tour):
+    started = make_tour(guide, datetime.now(UTC) - timedelta(minutes=10), company=company)
+    login(guide)
+    response = client.post(f"/tours/{started.id}/decline", data={"reason": "late"})
+    assert response.status_code == 409
+    assert field_error(response, "reason") == "This tour has already started."
+    db.session.expire_all()
+    assert db.session.get(Tour, started.id).guide_id == guide.id
+
+
+def test_the_coordinator_lists_every_tour_of_the_city_only(
+    client, login, coordinator, city, company, make_company, make_guide, make_city, make_tour
+):
+    soon = local(bookable_day(days=5), 10)
+    other_company = make_company(cities=[city], name="Zweite Firma GmbH")
+    make_tour(make_guide(city), soon, company=company, partner_first_name="Ada")
+    make_tour(make_guide(city), soon, company=other_company, partner_first_name="Ben")
+    elsewhere = make_city()
+    make_tour(make_guide(elsewhere), soon, city=elsewhere, partner_first_name="Far")
+    login(coordinator)
+    response = client.get("/tours/")
+    assert names_in_list(response) == ["Ada", "Ben"] or names_in_list(response) == ["Ben", "Ada"]
+    page = text_of(response)
+    assert "Far" not in page and "Zweite Firma GmbH" in page and "Hüttenwerk Test GmbH" in page
+
+
+# --- the partner's page -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(app: Flask):  # noqa: ANN201
+    """A partner's phone: no account, no Accept-Language."""
+    return app.test_client()
+
+
+def test_the_partner_page_speaks_the_partners_language_and_switches(browser, booked, day):
+    booked.partner_language = "en"
+    db.session.commit()
+    response = browser.get(f"/t/{booked.token}/")
+    html = response.get_data(as_text=True)
+    page = text_of(response)
+    assert response.status_code == 200
+    assert '<html lang="en">' in html
+    assert f"{day:%A}, {day:%B} {day.day}, {day:%Y}" in page  # English date
+    assert "Your tour of Siegen Testcity" in page
+    assert "Hello Mira" in page and "Greta" in page and "+49 271 404-0" in page
+    assert "Greta Guide" not in page and "Okafor" not in page
+    assert "What to bring" in page
+
+    german = browser.get(f"/t/{booked.token}/?lang=de")
+    assert '<html lang="de">' in german.get_data(as_text=True)
+    weekdays_de = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
+    weekday_de = weekdays_de[day.weekday()]
+    assert f"{weekday_de}, {day.day}." in text_of(german)
+    assert "Ihre Tour durch Siegen Testcity" in text_of(german)
+    # The choice is remembered for this tour.
+    assert '<html lang="de">' in browser.get(f"/t/{booked.token}/").get_data(as_text=True)
+
+
+def test_the_partner_page_is_private(browser, booked):
+    response = browser.get(f"/t/{booked.token}/")
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in response.headers["X-Robots-Tag"]
+    assert '<meta name="robots" content="noindex, nofollow">' in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
+    booked.partner_language = "en"
+    db.session.commit()
+    response = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["culture", "nature"],
+                                                                "language": "en", "people": "4"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/t/{booked.token}/?saved=1"
+    tour = only_tour()
+    assert (tour.interest_list, tour.people, tour.sequence) == (["culture", "nature"], 4, 1)
+    assert "Thank you, we passed this on to your guide." in text_of(browser.get(response.headers["Location"]))
+
+    fragment = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["work"], "language": "en",
+                                                               "people": "2"}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert only_tour().sequence == 2
+
+    bad = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "99"})
+    assert bad.status_code == 422 and "Between 1 and 20." in text_of(bad)
+    assert only_tour().sequence == 2
+
+
+def test_the_partner_cancels_with_a_post_behind_a_confirmation(browser, booked):
+    booked.partner_language = "en"
+    db.session.commit()
+    confirmation = browser.get(f"/t/{booked.token}/cancel")
+    assert confirmation.status_code == 200
+    assert "Cancel the tour?" in text_of(confirmation)
+    assert 'method="post"' in confirmation.get_data(as_text=True)
+    assert only_tour().status == "confirmed"
+
+    response = browser.post(f"/t/{booked.token}/cancel", data={"reason": "We found a flat elsewhere"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/t/{booked.token}/"
+    tour = only_tour()
+    assert (tour.status, tour.cancelled_by, tour.sequence) == ("cancelled", "partner", 1)
+    assert "This tour is cancelled." in text_of(browser.get(f"/t/{booked.token}/"))
+
+    again = browser.post(f"/t/{booked.token}/cancel", data={"reason": ""})
+    assert again.status_code == 409 and "This tour is already cancelled." in text_of(again)
+
+
+def test_the_partner_link_expires_with_a_friendly_410(browser, city, company, guide, make_tour):
+    ended = datetime.now(UTC) - timedelta(days=city.partner_link_days, hours=1)
+    old = make_tour(guide, ended - timedelta(hours=2), company=company, partner_language="en")
+    recent = make_tour(guide, datetime.now(UTC) - timedelta(days=city.partner_link_days - 1),
+                       company=company, partner_language="en")
+    for path in ("/", "/cancel", "/tour.ics"):
+        response = browser.get(f"/t/{old.token}{path}")
+        assert response.status_code == 410, path
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "This link has expired" in text_of(browser.get(f"/t/{old.token}/"))
+    assert browser.post(f"/t/{old.token}/cancel", data={}).status_code == 410
+    assert browser.get(f"/t/{recent.token}/").status_code == 200
+
+
+def test_an_unknown_partner_token_is_not_found(browser, booked):
+    for token in ("unknown-token", "x" * 65, "%00", "' OR 1=1 --", booked.token[:-1]):
+        response = browser.get(f"/t/{token}/")
+        assert response.status_code == 404, token
+        assert "Mira" not in response.get_data(as_text=True)
+
+
+# --- calendar downloads -------------------------------------------------------------------------------------
+
+
+def test_the_ics_downloads_are_the_same_event_without_personal_data(client, browser, booked, login, guide):
+    hr_download = client.get(f"/tours/{booked.id}/tour.ics")
+    partner_download = browser.get(f"/t/{booked.token}/tour.ics")
+    client.post("/logout")
+    login(guide)
+    guide_download = client.get(f"/tours/{booked.id}/tour.ics")
+    uids = set()
+    for response in (hr_download, partner_download, guide_download):
+        assert response.status_code == 200
+        assert response.mimetype == "text/calendar"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert ".ics" in response.headers["Content-Disposition"]
+        lines = ics_lines(response)
+        assert lines[0] == "BEGIN:VCALENDAR"
+        uids.update(line for line in lines if line.startswith("UID:"))
+        assert "SEQUENCE:0" in lines
+        body = response.get_data(as_text=True)
+        for personal in ("Mira", "Okafor", "mira@example.org", "171 1234567", "+49171"):
+            assert personal not in body, personal
+    assert len(uids) == 1
