@@ -21,6 +21,7 @@ from tourbook import create_app
 from tourbook.extensions import db, limiter
 from tourbook.models import City, Company, Role, User
 
+
 def _per_worker_database(url: str | None) -> str | None:
     """Under pytest-xdist every worker gets a database of its own (created on first use), since the suite
     rebuilds and truncates its schema."""

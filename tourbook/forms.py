@@ -265,7 +265,8 @@ class TourForm(WhenForm):
     city = SelectField(_l("City"), coerce=int, validate_choice=True)
     first_name = StringField(_l("Partner's first name"), filters=[Stripped.strip],
                              validators=[DataRequired(), Length(max=80), _no_control])
-    last_name = StringField(_l("Last name"), filters=[Stripped.strip], validators=[Optional(), Length(max=80), _no_control])
+    last_name = StringField(_l("Last name"), filters=[Stripped.strip],
+                            validators=[Optional(), Length(max=80), _no_control])
     email = EmailField(_l("Email"), filters=[_lower],
                        validators=[Optional(), Length(max=254), Email(check_deliverability=False)])
     phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
@@ -300,7 +301,8 @@ class AssignForm(ReasonForm):
 
 
 class WishesForm(FlaskForm):
-    interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
+    interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES),
+                                    validators=[Optional()],
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     people = IntegerField(_l("People coming (children too)"),
@@ -371,7 +373,8 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    object = SelectField(_l("Object"), choices=select_choices([("", _l("All")), ("tour", _l("Tours")), ("user", _l("Accounts")),
+    object = SelectField(_l("Object"), choices=select_choices([("", _l("All")), ("tour", _l("Tours")),
+                                                                ("user", _l("Accounts")),
                                                 ("city", _l("Cities")), ("company", _l("Companies")),
                                                 ("absence", _l("Absences")), ("availabilitywindow", _l("Windows"))]),
                          validate_choice=False)

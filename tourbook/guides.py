@@ -159,10 +159,11 @@ def new_absence(guide_id: int):
                 zone = ZoneInfo(guide.city.timezone)
                 for item in outcome:
                     when = item["tour"].starts_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
-                    flash(_("The tour on %(when)s was handed to another guide.", when=when)
-                          if item["outcome"] == "reassigned"
-                          else _("The tour on %(when)s needs a new guide – the coordinator and HR are told.", when=when),
-                          "warning")
+                    if item["outcome"] == "reassigned":
+                        text = _("The tour on %(when)s was handed to another guide.", when=when)
+                    else:
+                        text = _("The tour on %(when)s needs a new guide – the coordinator and HR are told.", when=when)
+                    flash(text, "warning")
                 return redirect_to(url_for("guides.hours", guide_id=guide.id))
             return render("guides/hours.html", "guides/_absences.html",
                           **_context(guide, affected=outcome), announcement=message)
@@ -177,7 +178,7 @@ def check_absence(guide_id: int):
     form = AbsenceForm(request.args, prefix="absence", meta={"csrf": False})
     affected: list[Tour] = []
     if (form.first_day.data and form.last_day.data and form.last_day.data >= form.first_day.data
-            and EARLIEST_DAY <= form.first_day.data and form.last_day.data <= LATEST_DAY):
+            and form.first_day.data >= EARLIEST_DAY and form.last_day.data <= LATEST_DAY):
         starts_at, ends_at = absence_instants(guide.city, form.first_day.data, form.last_day.data,
                                               form.start_time.data, form.end_time.data)
         affected = tours_hit_by(db.session, guide.id, starts_at, ends_at)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
-from flask_babel import gettext as _
 from flask_babel import refresh
 from sqlalchemy import select
 
@@ -72,10 +72,8 @@ def feedback(token: str):
     tour = _tour(token)
     form = FeedbackForm(prefix="feedback")
     if form.validate():
-        try:
+        with suppress(TourError):  # given already or not open: the page says so
             save_feedback(db.session, tour, int(form.rating.data), form.comment.data)
-        except TourError:
-            pass  # given already or not open: the page says so
         return redirect(url_for("partner.page", token=token, thanks=1) + "#feedback", 303)
     return render("partner/page.html", status=422, tour=tour, city=tour.city, wishes=WishesForm(
         data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}),
