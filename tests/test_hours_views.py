@@ -727,7 +727,7 @@ def test_bad_languages_or_limits_are_refused_with_the_input_kept(
     assert is_fragment(response)
     if field == "languages":
         assert message in text_of(response)
-        assert 'aria-describedby="languages-error"' in response.get_data(as_text=True)
+        assert 'aria-describedby="profile-languages-error"' in response.get_data(as_text=True)
     else:
         assert message in field_error(response, f"profile-{field}")
         assert input_value(response, f"profile-{field}") == data[f"profile-{field}"]

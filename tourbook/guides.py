@@ -90,6 +90,15 @@ def _context(guide: User, window_form=None, absence_form=None, profile_form=None
     }
 
 
+def _saved(guide: User, fragment: str, message: str):  # noqa: ANN202
+    """After a change: a plain form gets the page again (303) with the notice; htmx gets the updated section,
+    with the notice for screen readers."""
+    if request.headers.get("HX-Request") != "true":
+        flash(message, "success")
+        return redirect_to(url_for("guides.hours", guide_id=guide.id))
+    return render("guides/hours.html", fragment, **_context(guide), announcement=message)
+
+
 @bp.get("/<int:guide_id>/hours")
 @roles_required(*KEEPERS)
 def hours(guide_id: int):
@@ -111,11 +120,7 @@ def new_window(guide_id: int):
             _apply_error(form, error)
         else:
             db.session.commit()
-            if request.headers.get("HX-Request") != "true":
-                flash(_("The window is added."), "success")
-                return redirect_to(url_for("guides.hours", guide_id=guide.id))
-            return render("guides/hours.html", "guides/_windows.html",
-                          **_context(guide), announcement=_("The window is added."))
+            return _saved(guide, "guides/_windows.html", _("The window is added."))
     return render("guides/hours.html", "guides/_windows.html", status=422, **_context(guide, window_form=form))
 
 
@@ -128,11 +133,7 @@ def delete_window(guide_id: int, window_id: int):
         abort(404)
     remove_window(db.session, current_user, window)
     db.session.commit()
-    if request.headers.get("HX-Request") != "true":
-        flash(_("The window is removed."), "success")
-        return redirect_to(url_for("guides.hours", guide_id=guide.id))
-    return render("guides/hours.html", "guides/_windows.html", **_context(guide),
-                  announcement=_("The window is removed."))
+    return _saved(guide, "guides/_windows.html", _("The window is removed."))
 
 
 @bp.post("/<int:guide_id>/absences")
@@ -194,11 +195,7 @@ def delete_absence(guide_id: int, absence_id: int):
         abort(404)
     remove_absence(db.session, current_user, absence)
     db.session.commit()
-    if request.headers.get("HX-Request") != "true":
-        flash(_("The absence is removed."), "success")
-        return redirect_to(url_for("guides.hours", guide_id=guide.id))
-    return render("guides/hours.html", "guides/_absences.html", **_context(guide),
-                  announcement=_("The absence is removed."))
+    return _saved(guide, "guides/_absences.html", _("The absence is removed."))
 
 
 @bp.post("/<int:guide_id>/profile")
@@ -213,11 +210,7 @@ def profile(guide_id: int):
         record(db.session, current_user, "guide_profile_updated", guide, city_id=guide.city_id,
                languages=guide.guide_languages, daily_limit=guide.daily_limit, weekly_limit=guide.weekly_limit)
         db.session.commit()
-        if request.headers.get("HX-Request") != "true":
-            flash(_("Languages and limits are saved."), "success")
-            return redirect_to(url_for("guides.hours", guide_id=guide.id))
-        return render("guides/hours.html", "guides/_profile.html", **_context(guide),
-                      announcement=_("Languages and limits are saved."))
+        return _saved(guide, "guides/_profile.html", _("Languages and limits are saved."))
     return render("guides/hours.html", "guides/_profile.html", status=422, **_context(guide, profile_form=form))
 
 
