@@ -54,6 +54,66 @@ def take_all(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN
             page.evaluate("() => document.activeElement && document.activeElement.blur()")
             taken.append(shoot(page, out, f"form-errors-{device}-{lang}"))
             context.close()
+    taken += take_booking_flow(base_url, browser, out)
+    return taken
+
+
+def _next_monday() -> str:
+    from datetime import date, timedelta
+
+    today = date.today()
+    return (today + timedelta(days=7 - today.weekday() + 7)).isoformat()
+
+
+def take_booking_flow(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN401
+    """HR books a tour (with the live availability), the tour page, the partner's page; hours; reports."""
+    taken = []
+    for device, options in VIEWPORTS.items():
+        for lang, locale in LOCALES.items():
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            login(page, "hr@demo.example")
+            page.goto(f"/tours/new?lang={lang}")
+            page.fill("input[name=day]", _next_monday())
+            page.fill("input[name=start]", "18:00")
+            page.fill("input[name=end]", "19:30")
+            page.dispatch_event("input[name=end]", "change")
+            page.wait_for_selector("#availability .alternatives", timeout=10_000)
+            taken.append(shoot(page, out, f"booking-alternatives-{device}-{lang}"))
+            page.locator("#availability .alternatives button").first.click()
+            page.wait_for_selector("#availability .availability__ok", timeout=10_000)
+            page.fill("input[name=first_name]", "Maria")
+            page.fill("input[name=email]", "maria@example.org")
+            page.check("input[name=interests][value=schools]")
+            page.check("input[name=consent]")
+            page.locator("form.tour-form button[type=submit]").last.click()
+            page.wait_for_url(lambda url: "/tours/" in url and "booked=1" in url, timeout=10_000)
+            taken.append(shoot(page, out, f"tour-booked-{device}-{lang}"))
+            partner_link = page.input_value("#partner-link")
+            context.close()
+
+            partner = browser.new_context(base_url=base_url, locale=locale, **options).new_page()
+            partner.goto(partner_link + f"?lang={lang}")
+            taken.append(shoot(partner, out, f"partner-page-{device}-{lang}"))
+            partner.context.close()
+
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            login(page, "guide@demo.example")
+            page.goto(f"/tours/?lang={lang}")
+            page.locator("nav.site-nav a").nth(1).click()
+            page.wait_for_load_state("load")
+            taken.append(shoot(page, out, f"guide-hours-{device}-{lang}"))
+            context.close()
+
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            login(page, "coordinator@demo.example")
+            page.goto(f"/c/siegen/?lang={lang}")
+            taken.append(shoot(page, out, f"coordinator-dashboard-{device}-{lang}"))
+            page.goto("/reports/")
+            taken.append(shoot(page, out, f"reports-{device}-{lang}"))
+            context.close()
     return taken
 
 
