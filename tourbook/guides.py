@@ -27,6 +27,7 @@ from .hours import (
     tours_hit_by,
 )
 from .htmx import redirect_to, render
+from .i18n import fmt_datetime
 from .models import Absence, AvailabilityWindow, HolidayOptIn, Role, Tour, User, record, utcnow
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
@@ -157,9 +158,8 @@ def new_absence(guide_id: int):
             message = _("The absence is saved.")
             if request.headers.get("HX-Request") != "true":
                 flash(message, "success")
-                zone = ZoneInfo(guide.city.timezone)
                 for item in outcome:
-                    when = item["tour"].starts_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+                    when = fmt_datetime(item["tour"].starts_at, guide.city.timezone, "short")
                     if item["outcome"] == "reassigned":
                         text = _("The tour on %(when)s was handed to another guide.", when=when)
                     else:

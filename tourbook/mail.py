@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .calendars import render_calendar
+from .i18n import fmt_datetime
 from .models import City, OutboxMessage, Tour, User, utcnow
 
 log = logging.getLogger("tourbook.mail")
@@ -80,7 +81,8 @@ TOUR_EVENTS = ("booked", "changed", "cancelled", "needs_guide", "reassigned")
 
 
 def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
-    when = tour.starts_at.astimezone(ZoneInfo(city.timezone)).strftime("%d.%m.%Y %H:%M")
+    # In the recipient's locale (force_locale); plain spaces, which every mail client shows in a subject.
+    when = fmt_datetime(tour.starts_at, city.timezone, "short").replace("\u202f", " ")
     subjects = {
         ("booked", "partner"): lambda: _("Your tour of %(city)s on %(when)s", city=city.name, when=when),
         ("booked", "hr"): lambda: _("Tour booked: %(when)s", when=when),
