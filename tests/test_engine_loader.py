@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories_hours import store_window
 
 from tourbook.availability import Interval, Window, free_guides
 from tourbook.extensions import db
@@ -49,27 +50,7 @@ def at_work(guide: User, add_window: Callable[..., AvailabilityWindow]) -> User:
 
 @pytest.fixture
 def add_window() -> Callable[..., AvailabilityWindow]:
-    def add(
-        guide: User,
-        weekday: int,
-        start: time,
-        end: time,
-        valid_from: date | None = None,
-        valid_until: date | None = None,
-    ) -> AvailabilityWindow:
-        window = AvailabilityWindow(
-            guide_id=guide.id,
-            weekday=weekday,
-            start_minute=start.hour * 60 + start.minute,
-            end_minute=end.hour * 60 + end.minute,
-            valid_from=valid_from,
-            valid_until=valid_until,
-        )
-        db.session.add(window)
-        db.session.commit()
-        return window
-
-    return add
+    return store_window
 
 
 @pytest.fixture

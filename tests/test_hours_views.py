@@ -15,6 +15,7 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories_hours import store_window as add_window
 from helpers_foundation import (  # noqa: F401 - fresh_request_globals is an autouse fixture
     EN,
     HTMX,
@@ -160,27 +161,6 @@ def profile_data(languages: tuple[str, ...] = ("de", "en"), **fields: str) -> di
     }
     data.update({f"profile-{k}": v for k, v in fields.items()})
     return data
-
-
-def add_window(
-    guide: User,
-    weekday: int,
-    start: time,
-    end: time,
-    valid_from: date | None = None,
-    valid_until: date | None = None,
-) -> AvailabilityWindow:
-    window = AvailabilityWindow(
-        guide_id=guide.id,
-        weekday=weekday,
-        start_minute=start.hour * 60 + start.minute,
-        end_minute=end.hour * 60 + end.minute,
-        valid_from=valid_from,
-        valid_until=valid_until,
-    )
-    db.session.add(window)
-    db.session.commit()
-    return window
 
 
 def add_absence(guide: User, first: date, last: date, reason: str = "illness") -> Absence:

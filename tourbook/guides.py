@@ -100,6 +100,14 @@ def _saved(guide: User, fragment: str, message: str):  # noqa: ANN202
     return render("guides/hours.html", fragment, **_context(guide), announcement=message)
 
 
+def _guides_own(model, row_id: int, guide: User):  # noqa: ANN001, ANN202
+    """A window or absence of this guide, else 404."""
+    row = db.session.get(model, row_id)
+    if row is None or row.guide_id != guide.id:
+        abort(404)
+    return row
+
+
 @bp.get("/<int:guide_id>/hours")
 @roles_required(*KEEPERS)
 def hours(guide_id: int):
@@ -129,9 +137,7 @@ def new_window(guide_id: int):
 @roles_required(*KEEPERS)
 def delete_window(guide_id: int, window_id: int):
     guide = guide_for(current_user, guide_id)
-    window = db.session.get(AvailabilityWindow, window_id)
-    if window is None or window.guide_id != guide.id:
-        abort(404)
+    window = _guides_own(AvailabilityWindow, window_id, guide)
     remove_window(db.session, current_user, window)
     db.session.commit()
     return _saved(guide, "guides/_windows.html", _("The window is removed."))
@@ -190,9 +196,7 @@ def check_absence(guide_id: int):
 @roles_required(*KEEPERS)
 def delete_absence(guide_id: int, absence_id: int):
     guide = guide_for(current_user, guide_id)
-    absence = db.session.get(Absence, absence_id)
-    if absence is None or absence.guide_id != guide.id:
-        abort(404)
+    absence = _guides_own(Absence, absence_id, guide)
     remove_absence(db.session, current_user, absence)
     db.session.commit()
     return _saved(guide, "guides/_absences.html", _("The absence is removed."))
