@@ -32,10 +32,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "tourbook.sqlite")
     _refuse_insecure_production(app)
 
-    from . import cli, demo_hours, i18n, security  # noqa: F401 - demo_hours registers its demo step
+    from . import cli, database, demo_hours, i18n, security  # noqa: F401 - demo_hours registers its demo step
     from .extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
+    database.init_app(app)  # after db: its teardown runs before Flask-SQLAlchemy's
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -112,10 +112,18 @@ def _vevent(item: CalendarEvent, domain: str, organizer: str | None, attendee: s
     return lines
 
 
+def vevent(item: CalendarEvent, domain: str, organizer: str | None = None, attendee: str | None = None) -> str:
+    """One VEVENT as text, its lines joined by CRLF (without the last one): what render_calendar writes for
+    the item, for callers that keep events they wrote before."""
+    return "\r\n".join(_vevent(item, domain, organizer, attendee))
+
+
 def render_calendar(items: Iterable[CalendarEvent], domain: str, name: str | None = None,
                     method: str | None = None, refresh_interval: str | None = None,
-                    organizer: str | None = None, attendee: str | None = None) -> bytes:
-    """A VCALENDAR; with ``method`` (REQUEST/CANCEL) an iTIP message with ORGANIZER and ATTENDEE."""
+                    organizer: str | None = None, attendee: str | None = None,
+                    vevents: Iterable[str] = ()) -> bytes:
+    """A VCALENDAR; with ``method`` (REQUEST/CANCEL) an iTIP message with ORGANIZER and ATTENDEE.
+    ``vevents``: events already written by :func:`vevent`, after ``items``."""
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown iTIP method {method!r}")
     if refresh_interval is not None and not _DURATION.fullmatch(refresh_interval):
@@ -132,5 +140,6 @@ def render_calendar(items: Iterable[CalendarEvent], domain: str, name: str | Non
         lines.append(f"X-PUBLISHED-TTL:{refresh_interval}")
     for item in items:
         lines.extend(_vevent(item, domain, organizer, attendee))
+    lines.extend(vevents)
     lines.append("END:VCALENDAR")
     return ("\r\n".join(lines) + "\r\n").encode()

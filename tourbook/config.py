@@ -10,7 +10,8 @@ class Defaults:
     SECRET_KEY = DEV_SECRET_KEY
     # Filled in by create_app with the instance folder when not configured.
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping: database.py checks a pooled PostgreSQL connection without a round trip.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 
     # Sessions: cookie only carries a random session id; the server keeps the record.
     SESSION_COOKIE_HTTPONLY = True

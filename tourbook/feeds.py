@@ -10,9 +10,12 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -20,11 +23,13 @@ from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import DateTime, String, bindparam, case, cast, func, or_, select, type_coerce
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ScalarSelect
 
 from .access import roles_required
-from .calendars import CalendarEvent, render_calendar
+from .calendars import CalendarEvent, render_calendar, vevent
 from .extensions import db, limiter
 from .forms import INTEREST_CHOICES
 from .htmx import redirect_to, render
@@ -96,19 +101,11 @@ class FeedOwner:
     city_id: int
     city_name: str
     timezone: str
+    fingerprint: str = ""  # what the tours around the feed's window look like (see _FINGERPRINT)
 
     @property
     def scope_id(self) -> int:
         return self.user_id if self.role == Role.GUIDE else self.city_id
-
-
-_OWNER = (
-    select(_users.id, _users.role, _users.language, _users.feed_nonce, _users.feed_token_hash, _cities.id,
-           _cities.name, _cities.timezone)
-    .join_from(User.__table__, City.__table__, _cities.id == _users.city_id)
-    .where(_users.feed_token_hash == bindparam("wanted"), _users.active.is_(True),
-           _users.role.in_([Role.GUIDE.value, Role.COORDINATOR.value]))
-)
 
 
 def _in_window(owner_column):  # noqa: ANN001, ANN202
@@ -121,17 +118,42 @@ def _in_window(owner_column):  # noqa: ANN001, ANN202
     )
 
 
+def _fingerprint(scope) -> ScalarSelect:  # noqa: ANN001
+    """Count, latest change and sum of sequences of the owner's tours in a range that holds the feed's
+    window in any time zone (two days wider on each side, with no filter on cancellations). Every change of a
+    tour in the feed changes it (its updated_at becomes the latest; one leaving changes the count); what
+    only passes with the days (tours leaving the window) is in the ETag through today's date. A wider range
+    only costs a 200 where a 304 would have done, never the other way round."""
+    return (
+        select(
+            cast(func.count(_tours.id), String) + ":" + func.coalesce(cast(func.max(_tours.updated_at), String), "")
+            + ":" + cast(func.coalesce(func.sum(_tours.sequence), 0), String)
+        )
+        .where(scope, _tours.starts_at >= bindparam("around_start"), _tours.starts_at < bindparam("around_end"))
+        .scalar_subquery()
+    )
+
+
+# The token, its owner and the fingerprint of what their feed shows, in one statement: a calendar client
+# asks every few minutes to hours, mostly to hear "unchanged", and that answer needs nothing else.
+_OWNER = (
+    select(_users.id, _users.role, _users.language, _users.feed_nonce, _users.feed_token_hash, _cities.id,
+           _cities.name, _cities.timezone,
+           case((_users.role == Role.GUIDE.value, _fingerprint(_tours.guide_id == _users.id)),
+                else_=_fingerprint(_tours.city_id == _users.city_id)))
+    .join_from(User.__table__, City.__table__, _cities.id == _users.city_id)
+    .where(_users.feed_token_hash == bindparam("wanted"), _users.active.is_(True),
+           _users.role.in_([Role.GUIDE.value, Role.COORDINATOR.value]))
+)
 _SCOPES = {Role.GUIDE.value: _tours.guide_id, Role.COORDINATOR.value: _tours.city_id}
-_COUNTS = {
-    role: select(func.count(_tours.id), func.max(_tours.updated_at),
-                 func.coalesce(func.sum(_tours.sequence), 0))
-    .where(*_in_window(column))
-    for role, column in _SCOPES.items()
-}
-# Only what an event shows: no partner data is even read.
+# Only what an event shows: no partner data is even read. The instants come as the driver gives them
+# (aware on PostgreSQL, naive UTC on SQLite), without UTCDateTime's conversion of each: most rows only serve
+# as the key of an event written before (_written_event), which converts the others.
+_RAW = DateTime(timezone=True)
 _EVENTS = {
-    role: select(_tours.id, _tours.uid, _tours.sequence, _tours.starts_at, _tours.ends_at, _tours.status,
-                 _tours.meeting_point, _tours.updated_at, _tours.partner_language, _tours.people,
+    role: select(_tours.id, _tours.uid, _tours.sequence, type_coerce(_tours.starts_at, _RAW),
+                 type_coerce(_tours.ends_at, _RAW), _tours.status, _tours.meeting_point,
+                 type_coerce(_tours.updated_at, _RAW), _tours.partner_language, _tours.people,
                  _tours.interests, _tours.accessibility_needs, _companies.name.label("company_name"))
     .join_from(Tour.__table__, Company.__table__, _companies.id == _tours.company_id)
     .where(*_in_window(column))
@@ -144,14 +166,16 @@ _CITY_LAST_CHANGE = select(func.max(_tours.updated_at)).where(
 )
 
 
-def _owner_for_token(token: str) -> FeedOwner | None:
+def _owner_for_token(conn: Connection, token: str) -> FeedOwner | None:
     if len(token) != 43:
         return None
     wanted = _hash(token)
-    row = db.session.execute(_OWNER, {"wanted": wanted}).first()
+    now = utcnow()
+    around = {"around_start": now - timedelta(days=PAST_DAYS + 2), "around_end": now + timedelta(days=FUTURE_DAYS + 3)}
+    row = conn.execute(_OWNER, {"wanted": wanted, **around}).first()
     if row is None or not hmac.compare_digest(row[4] or "", wanted):
         return None
-    return FeedOwner(row[0], row[1], row[2], row[3], row[5], row[6], row[7])
+    return FeedOwner(row[0], row[1], row[2], row[3], row[5], row[6], row[7], row[8] or "")
 
 
 def _today(owner: FeedOwner) -> date:
@@ -179,21 +203,19 @@ def _aware(value: datetime | str | None) -> datetime | None:
 
 
 def _etag(owner: FeedOwner) -> str:
-    """A strong validator without rendering: what the feed holds, its last change, the day, the language and
-    the host the UIDs and links are written for."""
-    count, last, sequences = db.session.execute(_COUNTS[owner.role], _window(owner)).one()
-    last = _aware(last)
-    key = f"{owner.user_id}:{owner.nonce}:{owner.language}:{count}:{last.isoformat() if last else ''}:" \
-          f"{sequences}:{_today(owner).isoformat()}:{owner.city_name}:{calendar_domain()}"
+    """A strong validator without rendering: what the feed holds (the fingerprint), the day, the language
+    and the host the UIDs and links are written for."""
+    key = f"{owner.user_id}:{owner.nonce}:{owner.language}:{owner.fingerprint}:{_today(owner).isoformat()}:" \
+          f"{owner.city_name}:{calendar_domain()}"
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
-def _last_modified(owner: FeedOwner) -> datetime:
+def _last_modified(conn: Connection, owner: FeedOwner) -> datetime:
     """When the feed last changed, to the second. The latest change of any tour of the city in the window,
     not only of the user's: a tour given to another guide leaves this guide's feed, and its change must
     count here. The window moves at midnight, when tours leave it, so the day's start counts too."""
     window = _window(owner)
-    last = _aware(db.session.execute(_CITY_LAST_CHANGE, {**window, "city": owner.city_id}).scalar())
+    last = _aware(conn.execute(_CITY_LAST_CHANGE, {**window, "city": owner.city_id}).scalar())
     midnight = datetime.combine(_today(owner), time(), ZoneInfo(owner.timezone)).astimezone(UTC)
     return max(midnight, last or midnight).replace(microsecond=0)
 
@@ -262,41 +284,76 @@ def calendar_domain() -> str:
     return base.split("//")[-1].split("/")[0].split(":")[0] or "tourbook"
 
 
-def render_feed(owner: FeedOwner) -> bytes:
-    rows = db.session.execute(_EVENTS[owner.role], _window(owner)).all()
+@lru_cache(maxsize=16)
+def _event_texts(language: str) -> EventTexts:
+    """The phrases of one language (called inside force_locale(language); translations do not change while
+    the application runs)."""
+    return EventTexts()
+
+
+@lru_cache(maxsize=10_000)
+def _written_event(language: str, domain: str, link_head: str, link_tail: str, row: tuple) -> str:
+    """A tour's VEVENT as the feed writes it, kept for the next request: calendar clients fetch an unchanged
+    feed again and again (not all send If-None-Match), and a changed feed mostly differs in one tour. The
+    key holds every value the text depends on (the whole row, the language, the host and the link), so a
+    change of any of them writes the event anew."""
+    tour_id, uid, sequence, starts_at, ends_at, status, meeting_point, updated_at, *rest = row
+    starts_at, ends_at, updated_at = (
+        v if v.tzinfo else v.replace(tzinfo=UTC) for v in (starts_at, ends_at, updated_at))
+    event = _event(_event_texts(language), f"{link_head}{tour_id}{link_tail}", uid, sequence, starts_at, ends_at,
+                   status, meeting_point, updated_at, *rest)
+    return vevent(event, domain)
+
+
+def render_feed(conn: Connection, owner: FeedOwner) -> bytes:
+    rows = conn.execute(_EVENTS[owner.role], _window(owner)).all()
     # The link of every tour from one built URL (url_for per tour would cost more than the rest).
     head, _sep, tail = external_url("tours.show", tour_id=987654321).rpartition("987654321")
+    domain = calendar_domain()
     with force_locale(owner.language):
         name = (_("Tourbook: my tours") if owner.role == Role.GUIDE
                 else _("Tourbook: tours in %(city)s", city=owner.city_name))
-        texts = EventTexts()
-        # Rows unpacked by position: the order of the columns in _EVENTS.
-        events = [_event(texts, f"{head}{tour_id}{tail}", *values) for tour_id, *values in rows]
-    return render_calendar(events, calendar_domain(), name=name, refresh_interval=REFRESH)
+        # Rows by position: the order of the columns in _EVENTS is the order of _event's parameters.
+        events = [_written_event(owner.language, domain, head, tail, tuple(row)) for row in rows]
+    return render_calendar((), domain, name=name, refresh_interval=REFRESH, vevents=events)
+
+
+@contextmanager
+def _reading() -> Iterator[Connection]:
+    """The feed's few reads. On PostgreSQL outside a transaction (autocommit): the answer a calendar client
+    mostly gets, 304, is then one statement and no BEGIN and COMMIT around it. Reading the ETag and the
+    events in two snapshots is harmless: a change between them gives content newer than its ETag, and the
+    next request simply gets it again with the new one."""
+    if db.engine.dialect.name != "postgresql":
+        yield db.session.connection()
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 @bp.get("/feeds/<token>.ics")
 @limiter.limit("120/minute")
 def feed(token: str):
-    owner = _owner_for_token(token)
-    if owner is None:
-        abort(404)
-    etag = _etag(owner)
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=300",
-               "Content-Type": "text/calendar; charset=utf-8"}
-    inm = request.headers.get("If-None-Match")
-    if inm is not None:
-        # The ETag decides (RFC 9110 13.2.2); a 304 needs no Last-Modified, so it costs one small query.
-        if _etag_matches(etag, inm):
-            return _answer(make_response("", 304), headers)
-        last_modified = _last_modified(owner)
-    else:
-        last_modified = _last_modified(owner)
-        if _not_modified_since(last_modified):
-            headers["Last-Modified"] = _http_date(last_modified)
-            return _answer(make_response("", 304), headers)
-    headers["Last-Modified"] = _http_date(last_modified)
-    return _answer(make_response(render_feed(owner)), headers)
+    with _reading() as conn:
+        owner = _owner_for_token(conn, token)
+        if owner is None:
+            abort(404)
+        etag = _etag(owner)
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=300",
+                   "Content-Type": "text/calendar; charset=utf-8"}
+        inm = request.headers.get("If-None-Match")
+        if inm is not None:
+            # The ETag decides (RFC 9110 13.2.2); a 304 needs no Last-Modified.
+            if _etag_matches(etag, inm):
+                return _answer(make_response("", 304), headers)
+            last_modified = _last_modified(conn, owner)
+        else:
+            last_modified = _last_modified(conn, owner)
+            if _not_modified_since(last_modified):
+                headers["Last-Modified"] = _http_date(last_modified)
+                return _answer(make_response("", 304), headers)
+        headers["Last-Modified"] = _http_date(last_modified)
+        return _answer(make_response(render_feed(conn, owner)), headers)
 
 
 def _answer(response, headers: dict):  # noqa: ANN001, ANN202

@@ -14,11 +14,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
-from sqlalchemy import delete, event, select
+from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import joinedload
 
 from .extensions import db, login_manager
-from .models import LoginSession, User, utcnow
+from .models import Company, LoginSession, User, utcnow
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -107,31 +108,37 @@ def end_all_sessions(user: User) -> None:
     db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
 
 
+# The signed-in user of every request, with their sign-in, company (and its cities) and city in one query:
+# the pages of every role read them, and each lazy load would be a round trip of its own.
+_SIGNED_IN = (
+    select(User, LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .options(joinedload(User.company).joinedload(Company.cities), joinedload(User.city))
+    .where(LoginSession.token_hash == bindparam("token_hash"))
+)
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     token = session.get("sid")
     if not token:
         return None
-    row = db.session.execute(
-        select(LoginSession).where(LoginSession.token_hash == token_hash(token))
-    ).scalar_one_or_none()
-    if row is None or str(row.user_id) != user_id:
+    row = db.session.execute(_SIGNED_IN, {"token_hash": token_hash(token)}).unique().first()
+    if row is None or str(row[0].id) != user_id:
         return None
+    user, session_id, created_at, last_seen_at = row
     now = utcnow()
     cfg = current_app.config
-    if now - row.last_seen_at > cfg["SESSION_IDLE_TIMEOUT"] or now - row.created_at > cfg[
-        "SESSION_ABSOLUTE_TIMEOUT"
-    ]:
-        db.session.delete(row)
+    if now - last_seen_at > cfg["SESSION_IDLE_TIMEOUT"] or now - created_at > cfg["SESSION_ABSOLUTE_TIMEOUT"]:
+        db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
         db.session.commit()
         session.clear()
         return None
-    if now - row.last_seen_at > timedelta(minutes=1):  # keep writes rare
-        row.last_seen_at = now
-        db.session.commit()
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
+    if now - last_seen_at > timedelta(minutes=1):  # keep writes rare
+        db.session.execute(update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
+        db.session.commit()
     return user
 
 

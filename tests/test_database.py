@@ -1,0 +1,94 @@
+"""How requests use their database connection: a request that wrote but did not commit leaves nothing behind,
+one that only read keeps PostgreSQL's prepared statements, and a connection the server ended while it lay in
+the pool is replaced without an error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, func, select, text
+
+from tourbook import create_app
+from tourbook.extensions import db
+from tourbook.models import City
+
+
+@pytest.fixture
+def routes(app: Flask) -> Iterator[Flask]:
+    """A second application on the test's database, with two views of the kind the application has: one
+    reads, the others change something and then refuse without committing. (The test's own application
+    keeps one app context open for the whole test, which its requests share; this one's requests each get
+    their own, with its end, as in a server.)"""
+    server = create_app(dict(app.config))
+
+    def read():  # noqa: ANN202
+        return str(db.session.execute(select(func.count()).select_from(City)).scalar())
+
+    def write_without_commit():  # noqa: ANN202
+        db.session.add(City(name="Nirgendwo", slug="nirgendwo", timezone="Europe/Berlin"))
+        db.session.flush()  # written inside the transaction, as a service does before its checks
+        return "refused", 422
+
+    def change_without_flush():  # noqa: ANN202
+        city = db.session.execute(select(City)).scalars().first()
+        city.name = "Umbenannt"
+        return "refused", 422
+
+    server.add_url_rule("/_test/read", "test_read", read)
+    server.add_url_rule("/_test/write", "test_write", write_without_commit)
+    server.add_url_rule("/_test/change", "test_change", change_without_flush)
+    yield server
+    with server.app_context():
+        db.engine.dispose()
+
+
+def test_a_request_that_wrote_without_committing_leaves_nothing(routes, make_city):  # noqa: ANN001
+    make_city(name="Siegen")
+    client = routes.test_client()
+    assert client.get("/_test/write").status_code == 422
+    assert client.get("/_test/change").status_code == 422
+    assert client.get("/_test/read").get_data(as_text=True) == "1"
+    with routes.app_context():
+        assert [c.name for c in db.session.execute(select(City)).scalars()] == ["Siegen"]
+
+
+def _prepared_statements(app: Flask) -> int:
+    with app.app_context():
+        return db.session.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+
+
+def test_reading_requests_keep_prepared_statements_on_postgresql(routes, backend, make_city):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_city(name="Siegen")
+    client = routes.test_client()
+    # One pooled connection serves the requests one after the other; psycopg prepares after five runs.
+    for _ in range(8):
+        assert client.get("/_test/read").get_data(as_text=True) == "1"
+    assert _prepared_statements(routes) >= 1
+
+
+def test_a_connection_the_server_ended_is_replaced_without_an_error(routes, backend, make_city):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to end a connection")
+    make_city(name="Siegen")
+    client = routes.test_client()
+    assert client.get("/_test/read").get_data(as_text=True) == "1"
+    with routes.app_context():
+        url = db.engine.url
+    db.session.remove()  # the test's own connection goes back to its pool too
+    # The server ends every connection of this database, as on a restart, while they lie in the pools.
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        ended = conn.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": url.database}
+        ).scalar()
+    admin.dispose()
+    assert ended >= 1
+    health = client.get("/healthz")
+    assert (health.status_code, health.get_json()["database"]) == (200, "ok")
+    assert "Tourbook" in client.get("/login").get_data(as_text=True)
+    assert client.get("/_test/read").get_data(as_text=True) == "1"

@@ -1,0 +1,81 @@
+"""The database connections of requests: how a request's transaction ends, and how a pooled connection is
+checked before use.
+
+How a transaction ends, so that PostgreSQL keeps its prepared statements:
+
+psycopg 3 prepares a statement on the server after it ran five times on a connection, and then skips parsing
+and planning it: most of the server's work for the small queries of a page. It forgets every prepared
+statement on ROLLBACK, and SQLAlchemy ends every request by rolling back: nothing would stay prepared. A
+request that only read ends with COMMIT instead, which for a read-only transaction means the same and keeps
+them. Anything that may have written (an INSERT, UPDATE or DELETE on the connection, or pending changes in
+the session) is still rolled back, as before.
+
+A pooled connection to PostgreSQL is checked without a round trip: when the server ends a connection (a
+restart, an administrator terminating it, an idle timeout) it sends a last message and closes the socket,
+so an idle connection whose socket has something to read is gone. SQLAlchemy's ``pool_pre_ping`` would
+send a ``SELECT 1`` before every request for the same answer."""
+
+from __future__ import annotations
+
+import logging
+import select
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
+
+from .extensions import db
+
+log = logging.getLogger("tourbook.database")
+
+_WROTE = "tourbook_wrote"
+_READS = ("SELECT", "BEGIN")  # BEGIN alone is SQLite's deferred start (services._sqlite_begin)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    head = statement.lstrip()[:16].upper()
+    if not head.startswith(_READS) or head.startswith("BEGIN IMMEDIATE"):
+        conn.info[_WROTE] = True
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(conn) -> None:  # noqa: ANN001
+    conn.info.pop(_WROTE, None)
+
+
+def _end_read_only_transaction(exc: BaseException | None) -> None:
+    """Runs before Flask-SQLAlchemy closes the session (teardown functions run in reverse order)."""
+    if exc is not None or not db.session.registry.has():
+        return
+    session = db.session()
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return
+    try:
+        if session.connection().info.get(_WROTE):
+            return
+        session.commit()
+    except Exception:  # noqa: BLE001 - the connection broke: closing the session rolls back and discards it
+        log.warning("could not end a read-only transaction", exc_info=True)
+
+
+@event.listens_for(Pool, "checkout")
+def _check_alive(dbapi_connection, connection_record, connection_proxy) -> None:  # noqa: ANN001
+    """Raising DisconnectionError makes the pool throw this connection away and take another (or a new)."""
+    if not type(dbapi_connection).__module__.startswith("psycopg"):
+        return  # SQLite: a file, nothing to lose
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the connection is closed")
+    try:
+        readable, _w, _x = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if readable:
+        raise DisconnectionError("the server ended the connection while it was idle")
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_end_read_only_transaction)
