@@ -3,7 +3,7 @@ hands the availability engine exactly the rows that can matter for a time range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
@@ -117,7 +117,7 @@ def _instant(column: ColumnElement, dialect: str) -> ColumnElement:
     return type_coerce(column, DateTime(timezone=True))
 
 
-def _among(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
+def among(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
     """``column IN`` the list of integers in parameter ``name``. PostgreSQL gets one array parameter
     (``= ANY``): the statement text stays the same whatever the list, so neither SQLAlchemy nor psycopg
     render and parse a placeholder per id, and the server can keep the prepared statement."""
@@ -140,11 +140,11 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
             _users.city_id == bindparam("city_id"), _users.role == Role.GUIDE.value, _users.active.is_(True)
         )
         if by_ids:
-            guides = guides.where(_among(_users.id, "ids", dialect))
+            guides = guides.where(among(_users.id, "ids", dialect))
         found = guides.scalar_subquery()
 
     def of_guides(column: ColumnElement) -> ColumnElement:
-        return _among(column, "found", dialect) if found is None else column.in_(found)
+        return among(column, "found", dialect) if found is None else column.in_(found)
 
     windows = (
         select(
@@ -162,9 +162,9 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
         .order_by(_users.id)
     )
     if by_ids:
-        windows = windows.where(_among(_users.id, "ids", dialect))
+        windows = windows.where(among(_users.id, "ids", dialect))
     if by_weekday:
-        windows = windows.where(_among(_windows.weekday, "weekdays", dialect))
+        windows = windows.where(among(_windows.weekday, "weekdays", dialect))
     if covering:
         windows = windows.where(
             _windows.start_minute <= bindparam("from_minute"),
@@ -240,10 +240,7 @@ def load_engine_input(
     rules = city_rules(city, first, last)
     if guide_ids is not None and not guide_ids:
         return EngineInput(rules, [])
-    week_start = first - timedelta(days=first.weekday())
-    week_end = last + timedelta(days=7 - last.weekday())
-    range_start = datetime.combine(week_start, time(), zone).astimezone(UTC) - rules.buffer
-    range_end = datetime.combine(week_end, time(), zone).astimezone(UTC) + rules.buffer
+    range_start, range_end = _blocking_range(zone, first, last, rules.buffer)
     days = (last - first).days + 1
     session.flush()  # Core statements do not autoflush; the caller's pending changes must count
     connection = session.connection()
@@ -304,6 +301,41 @@ def load_engine_input(
         )
         for guide_id, (codes, daily_limit, weekly_limit) in guides.items()
     ])
+
+
+def _blocking_range(zone: ZoneInfo, first: date, last: date, buffer: timedelta) -> tuple[datetime, datetime]:
+    """The instants whose tours and absences count for [first, last]: the ISO weeks touched (for the weekly
+    limit), widened by the buffer."""
+    week_start = first - timedelta(days=first.weekday())
+    week_end = last + timedelta(days=7 - last.weekday())
+    return (datetime.combine(week_start, time(), zone).astimezone(UTC) - buffer,
+            datetime.combine(week_end, time(), zone).astimezone(UTC) + buffer)
+
+
+def reload_tours(session: Session, city: City, start: datetime, end: datetime, data: EngineInput, guide_id: int,
+                 *, exclude_tour_id: int | None = None) -> GuideCalendar | None:
+    """The guide's calendar from ``data`` (load_engine_input for the same question) with their tours read
+    again: after a booking locked the guide, the tours are what another booking may have changed meanwhile.
+    None when ``data`` has no such guide."""
+    calendar = next((g for g in data.guides if g.guide_id == guide_id), None)
+    if calendar is None:
+        return None
+    zone = ZoneInfo(city.timezone)
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    range_start, range_end = _blocking_range(zone, first, last, data.rules.buffer)
+    session.flush()
+    connection = session.connection()
+    dialect = connection.dialect.name
+    statement = _loader_statements(dialect, False, False, True)["tours"]  # covering: the guides in "found"
+    rows = connection.execute(statement, {
+        "found": [guide_id], "range_start": range_start, "range_end": range_end,
+        "tours_from": range_start - LONGEST_BLOCK, "exclude_tour_id": exclude_tour_id or 0,
+    }).all()
+    if dialect == "sqlite":
+        tours = tuple(Interval(_from_text(a), _from_text(b)) for _g, a, b in rows)
+    else:
+        tours = tuple(Interval(a.astimezone(UTC), b.astimezone(UTC)) for _g, a, b in rows)
+    return replace(calendar, tours=tours)
 
 
 # --- changing a guide's hours ---------------------------------------------------------------------

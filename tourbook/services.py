@@ -13,17 +13,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, bindparam, event, func, select, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .assignment import Candidate, choose_guide
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
-from .hours import load_engine_input
+from .hours import EngineInput, among, load_engine_input, reload_tours
 from .mail import queue_tour_messages
-from .models import BLOCKING_STATES, City, Company, Role, Tour, User, record, utcnow
+from .models import BLOCKING_STATES, City, Company, Role, Tour, User, UTCDateTime, record, utcnow
 
 # --- SQLite: serialised write transactions ----------------------------------------------------------
 
@@ -134,48 +135,68 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     return Availability(None, free, speakers, alternatives)
 
 
+@dataclass
+class Choice:
+    """What _choose found: the guide (None when nobody is free), else the nearest alternatives, or the
+    interval's problem; ``data`` is what it read, for the re-check after the guide's lock."""
+
+    guide_id: int | None
+    alternatives: list[Interval] = field(default_factory=list)
+    problem: str | None = None
+    data: EngineInput | None = None
+
+
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
             exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None
-            ) -> tuple[int | None, list[Interval], str | None]:
-    """(guide id or None, alternatives when none, interval problem)."""
+            ) -> Choice:
     problem = _rules_problem(city, start, end, now)
     if problem:
-        return None, [], problem
+        return Choice(None, problem=problem)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)
     if problem:
-        return None, [], problem
+        return Choice(None, problem=problem)
     free = [g for g in free_guides(data.rules, data.guides, start, end, now) if not skip or g not in skip]
     if prefer is not None and prefer in free:
-        return prefer, [], None
+        return Choice(prefer, data=data)
     if not free:
         wide = load_engine_input(session, city, start - timedelta(days=8), end + timedelta(days=8),
                                  exclude_tour_id=exclude_tour_id)
-        return None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5), None
+        return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
     around_from, around_to = start - timedelta(days=14), start + timedelta(days=14)
-    counts = dict(
-        session.execute(
-            select(Tour.guide_id, func.count())
-            .where(Tour.guide_id.in_(free), Tour.status.in_(BLOCKING_STATES),
-                   Tour.starts_at >= around_from, Tour.starts_at < around_to)
-            .group_by(Tour.guide_id)
-        ).all()
-    )
+    dialect = session.get_bind().dialect.name
+    counts = dict(session.execute(_LOAD_STATEMENTS(dialect)[0], {
+        "free": free, "blocking": list(BLOCKING_STATES), "around_from": around_from, "around_to": around_to,
+    }).all())
     # Language and load decide first; only guides tied on both need the (history-wide) last assignment.
     rank = {g: (g not in speaking, counts.get(g, 0)) for g in free}
     best = min(rank.values())
     tied = [g for g in free if rank[g] == best]
-    last = dict(
-        session.execute(
-            select(Tour.guide_id, func.max(Tour.assigned_at)).where(Tour.guide_id.in_(tied)).group_by(Tour.guide_id)
-        ).all()
-    ) if len(tied) > 1 else {}
+    last = dict(session.execute(_LOAD_STATEMENTS(dialect)[1], {"tied": tied}).all()) if len(tied) > 1 else {}
     chosen = choose_guide(
         Candidate(g, g in speaking, counts.get(g, 0), _aware(last.get(g))) for g in tied
     )
-    return chosen, [], None
+    return Choice(chosen, data=data)
+
+
+@cache
+def _LOAD_STATEMENTS(dialect: str) -> tuple[Select, Select]:  # noqa: N802 - a constant per dialect
+    """The fairness rule's two questions, built once: tours of each free guide in the four weeks around,
+    and each tied guide's last assignment (id lists as one array parameter on PostgreSQL)."""
+    tours = Tour.__table__.c
+    counts = (
+        select(tours.guide_id, func.count())
+        .where(among(tours.guide_id, "free", dialect), tours.status.in_(bindparam("blocking", expanding=True)),
+               tours.starts_at >= bindparam("around_from"), tours.starts_at < bindparam("around_to"))
+        .group_by(tours.guide_id)
+    )
+    last = (
+        select(tours.guide_id, type_coerce(func.max(tours.assigned_at), UTCDateTime()))
+        .where(among(tours.guide_id, "tied", dialect)).group_by(tours.guide_id)
+    )
+    return counts, last
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -184,17 +205,26 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datetime, end: datetime,
+                      now: datetime, exclude_tour_id: int | None = None) -> bool:
+    """Whether the chosen guide is still free, asked under a lock on PostgreSQL: the guide's row is locked
+    (bookings of one guide one after the other, so that daily and weekly limits hold under races; the row
+    read also serves the mail to the guide) and their tours read again, which another booking may have
+    changed since the choice read them. On SQLite the whole booking runs in BEGIN IMMEDIATE: nothing can
+    have changed since the choice, which was made inside it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    guide_id = choice.guide_id
+    session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    calendar = reload_tours(session, city, start, end, choice.data, guide_id, exclude_tour_id=exclude_tour_id)
+    return calendar is not None and guide_id in free_guides(choice.data.rules, [calendar], start, end, now)
+
+
 def _lock_guide(session: Session, guide_id: int) -> None:
     """PostgreSQL: serialise bookings of one guide so that daily and weekly limits hold under races."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(User.id).where(User.id == guide_id).with_for_update())
-
-
-def _still_free(session: Session, city: City, guide_id: int, start: datetime, end: datetime, now: datetime,
-                exclude_tour_id: int | None = None) -> bool:
-    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide_id],
-                             covering=True)
-    return guide_id in free_guides(data.rules, data.guides, start, end, now)
+        session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
 
 
 MAX_ATTEMPTS = 3
@@ -236,14 +266,14 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
 
     def attempt() -> Tour:
         city_now = session.get(City, city_id)
-        guide_id, alternatives, problem = _choose(session, city_now, start, end, partner.language, now, skip=tried)
-        if problem:
-            raise TourError(problem, "start")
-        if guide_id is None:
-            raise TourError("slot_taken" if tried else "no_guide", "start", alternatives)
+        choice = _choose(session, city_now, start, end, partner.language, now, skip=tried)
+        if choice.problem:
+            raise TourError(choice.problem, "start")
+        if choice.guide_id is None:
+            raise TourError("slot_taken" if tried else "no_guide", "start", choice.alternatives)
+        guide_id = choice.guide_id
         tried.add(guide_id)
-        _lock_guide(session, guide_id)
-        if not _still_free(session, city_now, guide_id, start, end, now):
+        if not _lock_and_recheck(session, city_now, choice, start, end, now):
             raise IntegrityError("guide no longer free", None, Exception("re-check"))
         tour = Tour(
             uid=secrets.token_hex(16), token=_new_token(), city_id=city_id, company_id=company_id,
@@ -286,16 +316,16 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
         if t.status not in ("confirmed", "needs_guide"):
             raise TourError("not_changeable")
         city = session.get(City, t.city_id)
-        guide_id, alternatives, problem = _choose(
+        choice = _choose(
             session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id, skip=tried
         )
-        if problem:
-            raise TourError(problem, "start")
-        if guide_id is None:
-            raise TourError("slot_taken" if tried else "no_guide", "start", alternatives)
+        if choice.problem:
+            raise TourError(choice.problem, "start")
+        if choice.guide_id is None:
+            raise TourError("slot_taken" if tried else "no_guide", "start", choice.alternatives)
+        guide_id = choice.guide_id
         tried.add(guide_id)
-        _lock_guide(session, guide_id)
-        if not _still_free(session, city, guide_id, start, end, now, exclude_tour_id=t.id):
+        if not _lock_and_recheck(session, city, choice, start, end, now, exclude_tour_id=t.id):
             raise IntegrityError("guide no longer free", None, Exception("re-check"))
         previous_guide = t.guide_id
         t.starts_at, t.ends_at = start, end
@@ -343,10 +373,10 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     """Give the tour to another free guide, or mark it needs_guide. Returns 'reassigned' or 'needs_guide'."""
     city = session.get(City, tour.city_id)
     leaving = tour.guide_id
-    guide_id, _alternatives, _problem = _choose(
+    guide_id = _choose(
         session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
         skip={leaving} if leaving else None,
-    )
+    ).guide_id
     if tour.starts_at <= now:
         guide_id = None  # too late for a new guide to take over automatically
     if guide_id is not None:

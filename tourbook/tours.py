@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, make_response, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.orm import joinedload
 
 from .access import roles_required, tour_for
@@ -225,7 +225,8 @@ def new():
                     form.start.errors.append(tour_error_message(error, city))
             else:
                 flash(_("The tour is booked."), "success")
-                return redirect_to(url_for("tours.show", tour_id=tour.id, booked=1))
+                # The id from the identity key: tour.id would load the whole tour again after the commit.
+                return redirect_to(url_for("tours.show", tour_id=inspect(tour).identity[0], booked=1))
         else:
             status = 422
     city = _form_city(form)
