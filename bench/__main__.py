@@ -2,8 +2,9 @@
 
 Each module has ``run(datasets) -> Iterable[dict]``; the data sets (SQLite, and PostgreSQL when reachable)
 are prepared once by :mod:`bench.data` and shared. Progress notes go to stderr, results to stdout and to
-``bench/results/latest.jsonl``. ``python -m bench availability`` runs only the modules whose name contains
-``availability``."""
+``bench/results/latest.jsonl``, which keeps the latest line of every result name: a partial run
+(``python -m bench availability`` runs only the modules whose name contains ``availability``) replaces only
+its own lines. Each line carries the time it was measured (``measured_at``, UTC)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import importlib
 import json
 import pkgutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import data
@@ -31,15 +33,36 @@ def main(argv: list[str]) -> int:
     datasets = list(data.datasets())
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
-    with (results_dir / "latest.jsonl").open("w", encoding="utf-8") as latest:
-        for name in chosen:
-            data.note(f"running {name}")
-            module = importlib.import_module(f"bench.{name}")
-            for result in module.run(datasets):
-                line = json.dumps(result, ensure_ascii=False)
-                print(line, flush=True)
-                latest.write(line + "\n")
+    latest = results_dir / "latest.jsonl"
+    kept = _read_latest(latest)
+    for name in chosen:
+        data.note(f"running {name}")
+        module = importlib.import_module(f"bench.{name}")
+        for result in module.run(datasets):
+            result = {**result, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+            kept[result["name"]] = result
+            _write_latest(latest, kept)  # after every result: an interrupted run keeps what it measured
     return 0
+
+
+def _read_latest(path: Path) -> dict[str, dict]:
+    kept: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(result, dict) and "name" in result:
+                kept[result["name"]] = result
+    return kept
+
+
+def _write_latest(path: Path, kept: dict[str, dict]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept.values())
+    path.with_suffix(".tmp").write_text(text, encoding="utf-8")
+    path.with_suffix(".tmp").replace(path)
 
 
 if __name__ == "__main__":

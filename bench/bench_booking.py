@@ -8,7 +8,10 @@ benchmark books tours, and other benchmarks reading the shared data set at the s
 city signs in once per client; 10 clients (threads, http.client, a new connection per request as gunicorn's
 sync workers close them) then send, phase by phase:
 
-- ``bare_endpoint``: ``GET /healthz`` (one ``SELECT 1``), the baseline for throughput;
+- ``bare_endpoint``: ``GET /healthz`` without a session cookie (one ``SELECT 1``), the baseline for
+  throughput;
+- ``signed_in_endpoint``: the same with the HR user's session cookie: what every signed-in request costs
+  before it does anything (the session is looked up with the user, company and cities; not a target);
 - ``availability_fragment``: ``GET /tours/availability`` as htmx sends it while the form changes, for
   two-hour slots on working days of the coming weeks;
 - ``booking_post``: ``POST /tours/new`` with a complete form, each for another slot (a guide is assigned,
@@ -58,7 +61,8 @@ CLIENTS = 10
 WORKERS = 2
 TARGETS_MS = {"availability_fragment": 30.0, "booking_post": 60.0}
 # (requests, seconds) at most per phase with all clients, then with one client alone (its service time)
-PHASES = {"bare_endpoint": (2000, 20.0), "availability_fragment": (1000, 30.0), "booking_post": (300, 40.0)}
+PHASES = {"bare_endpoint": (2000, 20.0), "signed_in_endpoint": (2000, 20.0), "availability_fragment": (1000, 30.0),
+          "booking_post": (300, 40.0)}
 ALONE = (60, 10.0)
 WARMUP_PER_CLIENT = 3
 HOST = "127.0.0.1"
@@ -332,7 +336,13 @@ def _measure(port: int, dataset: Dataset) -> Iterator[dict]:
     bookings = slots(PHASES["booking_post"][0] + ALONE[0] + CLIENTS * WARMUP_PER_CLIENT)
     htmx = {"HX-Request": "true", "HX-Current-URL": f"http://{HOST}:{port}/tours/new"}
 
+    anonymous = [Client(port) for _ in range(CLIENTS)]
+
     def bare(client: Client, number: int) -> int:
+        # The signed-in client's slot, an anonymous client's request: no session cookie.
+        return anonymous[clients.index(client)].request("GET", "/healthz")[0]
+
+    def signed_in(client: Client, number: int) -> int:
         return client.request("GET", "/healthz")[0]
 
     def availability(client: Client, number: int) -> int:
@@ -359,8 +369,8 @@ def _measure(port: int, dataset: Dataset) -> Iterator[dict]:
 
     results: dict[str, tuple[list[float], float, Counter]] = {}
     alone: dict[str, list[float]] = {}
-    for name, send in (("bare_endpoint", bare), ("availability_fragment", availability),
-                       ("booking_post", booking)):
+    for name, send in (("bare_endpoint", bare), ("signed_in_endpoint", signed_in),
+                       ("availability_fragment", availability), ("booking_post", booking)):
         load(clients, send, CLIENTS * WARMUP_PER_CLIENT, 30.0)  # connections, templates, caches
         requests, seconds = PHASES[name]
         results[name] = load(clients, send, requests, seconds)

@@ -21,6 +21,9 @@ class Defaults:
     SESSION_IDLE_TIMEOUT = timedelta(minutes=60)
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # The cookie lives as long as the absolute timeout from the sign-in; the idle timeout is kept on the
+    # server (LoginSession.last_seen_at). Signing and sending the cookie anew on every request buys nothing.
+    SESSION_REFRESH_EACH_REQUEST = False
 
     # One-time links to set a password.
     PASSWORD_LINK_LIFETIME = timedelta(days=7)
