@@ -370,7 +370,7 @@ def test_coordinator_sees_only_their_citys_entries(client, coordinator, log):
     everything = " ".join(rows)
     assert "olpe-hr@beta.example" not in everything
     assert "admin@region.example" not in everything
-    assert "tour #11" in everything and "user #7" in everything
+    assert "Tour #11" in everything and "Account #7" in everything
     assert "Audit log – Siegen" in text_of(response)
     # another city's slug changes nothing
     assert audit_rows(client.get("/audit/", query_string={"city": "olpe"})) == rows
@@ -379,18 +379,18 @@ def test_coordinator_sees_only_their_citys_entries(client, coordinator, log):
 def test_audit_filters_by_object_person_and_day(client, coordinator, log):
     sign_in(client, coordinator.email, TEST_PASSWORD)
     tours = audit_rows(client.get("/audit/", query_string={"object": "tour"}))
-    assert len(tours) == 3 and all("tour #" in r for r in tours)
+    assert len(tours) == 3 and all("Tour #" in r for r in tours)
     one = audit_rows(client.get("/audit/", query_string={"object": "tour", "object_id": "11"}))
-    assert len(one) == 2 and all("tour #11" in r for r in one)
+    assert len(one) == 2 and all("Tour #11" in r for r in one)
     # newest first
-    assert "tour_cancelled" in one[0] and "tour_booked" in one[1]
+    assert "Tour cancelled" in one[0] and "Tour booked" in one[1]
     person = audit_rows(client.get("/audit/", query_string={"person": "OTHER.hr"}))
-    assert len(person) == 1 and "tour #12" in person[0]
+    assert len(person) == 1 and "Tour #12" in person[0]
     # days are Siegen's days: 00:30 and 23:00 on 2 March both belong to it
     day = audit_rows(client.get("/audit/", query_string={"day_from": "2030-03-02", "day_to": "2030-03-02"}))
-    assert len(day) == 2 and {"tour #11", "tour #12"} == {re.search(r"tour #\d+", r).group(0) for r in day}
+    assert len(day) == 2 and {"Tour #11", "Tour #12"} == {re.search(r"Tour #\d+", r).group(0) for r in day}
     since = audit_rows(client.get("/audit/", query_string={"day_from": "2030-03-03"}))
-    assert len(since) == 1 and "user #7" in since[0]
+    assert len(since) == 1 and "Account #7" in since[0]
     none = audit_rows(client.get("/audit/", query_string={"person": "%"}))
     assert none == [], "a % is searched for, not a wildcard"
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -18,6 +19,46 @@ from .htmx import render
 from .models import AuditEntry, City, Role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+# What the entries' action codes mean, for people; an unknown code is shown as it is.
+ACTIONS = {
+    "login": _l("Signed in"),
+    "logout": _l("Signed out"),
+    "password_set": _l("Password set"),
+    "password_changed": _l("Password changed"),
+    "password_reset_requested": _l("New password requested"),
+    "account_created": _l("Account created"),
+    "account_updated": _l("Account changed"),
+    "profile_updated": _l("Own profile changed"),
+    "guide_profile_updated": _l("Guide's profile changed"),
+    "city_created": _l("City created"),
+    "city_updated": _l("City changed"),
+    "city_settings_updated": _l("City settings changed"),
+    "company_created": _l("Company created"),
+    "company_updated": _l("Company changed"),
+    "company_enrolled": _l("Company enrolled"),
+    "window_added": _l("Weekly hours added"),
+    "window_removed": _l("Weekly hours removed"),
+    "absence_added": _l("Absence entered"),
+    "absence_removed": _l("Absence removed"),
+    "holiday_opt_in": _l("Works on a public holiday"),
+    "holiday_opt_out": _l("Does not work on a public holiday"),
+    "feed_rotated": _l("Calendar address renewed"),
+    "tour_booked": _l("Tour booked"),
+    "tour_rescheduled": _l("Tour rescheduled"),
+    "tour_cancelled": _l("Tour cancelled"),
+    "tour_declined": _l("Tour declined by the guide"),
+    "tour_released_absence": _l("Tour released for an absence"),
+    "tour_assigned": _l("Guide assigned"),
+    "tour_marked": _l("Tour outcome recorded"),
+    "tour_partner_updated": _l("Partner changed their wishes"),
+    "tour_feedback": _l("Partner's feedback"),
+    "mail_retried": _l("Message sent again"),
+}
+OBJECTS = {
+    "tour": _l("Tour"), "user": _l("Account"), "city": _l("City"), "company": _l("Company"),
+    "availabilitywindow": _l("Weekly hours"), "absence": _l("Absence"), "outboxmessage": _l("Message"),
+}
 
 PAGE = 100
 
@@ -76,4 +117,5 @@ def index():
         page = 1
     entries = db.session.execute(query.offset((page - 1) * PAGE).limit(PAGE + 1)).scalars().all()
     return render("audit/index.html", "audit/_entries.html", form=form, entries=entries[:PAGE],
-                  more=len(entries) > PAGE, page_number=page, city=city, cities=cities, tz=zone.key)
+                  more=len(entries) > PAGE, page_number=page, city=city, cities=cities, tz=zone.key,
+                  actions=ACTIONS, objects=OBJECTS)
