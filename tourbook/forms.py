@@ -261,6 +261,16 @@ class WhenForm(FlaskForm):
                     render_kw={"step": 900})
 
 
+class AvailabilityForm(WhenForm):
+    """The question beside the booking form (a GET while the form changes): only what it needs."""
+
+    class Meta:
+        csrf = False
+
+    city = SelectField(_l("City"), coerce=int, validate_choice=False)
+    language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
+
+
 class TourForm(WhenForm):
     city = SelectField(_l("City"), coerce=int, validate_choice=True)
     first_name = StringField(_l("Partner's first name"), filters=[Stripped.strip],

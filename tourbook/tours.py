@@ -15,7 +15,16 @@ from .access import roles_required, tour_for
 from .availability import Interval
 from .calendars import render_calendar
 from .extensions import db
-from .forms import INTEREST_CHOICES, AssignForm, ReasonForm, RescheduleForm, TourForm, WhenForm, select_choices
+from .forms import (
+    INTEREST_CHOICES,
+    AssignForm,
+    AvailabilityForm,
+    ReasonForm,
+    RescheduleForm,
+    TourForm,
+    WhenForm,
+    select_choices,
+)
 from .htmx import redirect_to, render
 from .models import City, Role, Tour, User, utcnow
 from .services import (
@@ -186,9 +195,7 @@ def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
 @roles_required(Role.HR)
 def availability():
     """The live answer beside the form: is a guide free, else the nearest alternatives."""
-    form = _tour_form()
-    form.process(request.args)
-    form.city.choices = select_choices((c.id, c.name) for c in current_user.company.cities)
+    form = AvailabilityForm(request.args)
     city = _form_city(form)
     context = _availability_context(city, form.day.data, form.start.data, form.end.data, form.language.data)
     return render("tours/_availability.html", **context, form=form, tz=city.timezone if city else None)
