@@ -388,7 +388,7 @@ class AuditFilterForm(FlaskForm):
                                                 ("city", _l("Cities")), ("company", _l("Companies")),
                                                 ("absence", _l("Absences")), ("availabilitywindow", _l("Windows"))]),
                          validate_choice=False)
-    object_id = IntegerField(_l("Number"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+    object_id = IntegerField(_l("Object number"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
     person = StringField(_l("Person (email)"), filters=[_lower], validators=[Optional(), Length(max=254)])
     day_from = DateField(_l("From"), validators=[Optional()])
     day_to = DateField(_l("Until"), validators=[Optional()])

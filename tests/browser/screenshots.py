@@ -113,6 +113,8 @@ def take_booking_flow(base_url: str, browser: Any, out: Path) -> list[Path]:  # 
             taken.append(shoot(page, out, f"coordinator-dashboard-{device}-{lang}"))
             page.goto("/reports/")
             taken.append(shoot(page, out, f"reports-{device}-{lang}"))
+            page.goto("/audit/")
+            taken.append(shoot(page, out, f"audit-{device}-{lang}"))
             context.close()
     return taken
 
