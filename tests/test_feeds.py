@@ -32,7 +32,7 @@ from werkzeug.serving import make_server
 from tourbook.calendars import CalendarEvent, render_calendar
 from tourbook.extensions import db
 from tourbook.feeds import feed_url, rotate_feed_token
-from tourbook.mail import queue_tour_messages
+from tourbook.mail import queue_tour_messages, render_message
 from tourbook.models import OutboxMessage, Role, Tour, utcnow
 from tourbook.services import cancel_tour, decline_tour, reschedule_tour
 
@@ -437,13 +437,14 @@ def test_single_tour_ics_on_the_days_daylight_saving_changes(app, client, login,
 
 
 def _itip(tour: Tour, event: str) -> dict[str, str]:
-    """The invitation attachments queued for this change, by kind."""
+    """The invitation attachments queued for this change, by kind, as the worker writes them."""
     queue_tour_messages(db.session, tour, event)
     db.session.commit()
-    rows = db.session.execute(
-        select(OutboxMessage).where(OutboxMessage.tour_id == tour.id, OutboxMessage.ics.is_not(None))
-    ).scalars()
-    return {row.kind: row.ics for row in rows if row.kind.endswith(event)}
+    rows = db.session.execute(select(OutboxMessage).where(OutboxMessage.tour_id == tour.id)).scalars().all()
+    for row in rows:
+        render_message(db.session, row)
+    db.session.commit()
+    return {row.kind: row.ics for row in rows if row.ics is not None and row.kind.endswith(event)}
 
 
 def test_itip_invitations_and_cancellations_pass_libical_and_carry_the_right_times(app, dst_tours):

@@ -35,6 +35,7 @@ from tourbook.mail import (
     SMTPSettings,
     SMTPTransport,
     queue_reminders,
+    retry_message,
     send_due,
     transport_from_config,
 )
@@ -289,6 +290,46 @@ def test_change_and_cancellation_send_request_then_cancel_with_the_tours_sequenc
     assert calendar_parts(inbox.one_to(guide.email, "Tour cancelled: ")) == []
     assert len(inbox.received) == 9
     assert max(inbox.deliveries().values()) == 1
+
+
+def test_a_message_tells_the_tour_as_it_was_at_its_change_even_when_the_worker_comes_later(app, smtp, city,
+                                                                                          guide, book):
+    """The worker writes the messages; a booking changed before it ran still gets its own messages right."""
+    tour = book_with_partner(book, city)
+    booked_start, booked_sequence = tour.starts_at, tour.sequence
+    day = bookable_day(days=14)
+    reschedule_tour(db.session, tour.booked_by, tour, local(day, 13), local(day, 15))
+    assert send_due(db.session)["sent"] == 6
+    inbox = smtp.inbox
+
+    booked = inbox.one_to(PARTNER_EMAIL, f"Your tour of {city.name} on ")
+    changed = inbox.one_to(PARTNER_EMAIL, f"Your tour of {city.name} has a new time: ")
+    booked_invitation = libical_events(invitation(booked, "REQUEST"))[0]
+    changed_invitation = libical_events(invitation(changed, "REQUEST"))[0]
+    assert (booked_invitation.start, booked_invitation.sequence) == (booked_start, booked_sequence)
+    assert (changed_invitation.start, changed_invitation.sequence) == (tour.starts_at, tour.sequence)
+    assert booked_invitation.uid == changed_invitation.uid
+
+
+def test_the_worker_writes_a_message_once_and_keeps_what_it_wrote(app, smtp, city, guide, book):
+    tour = book_with_partner(book, city)
+    (row,) = outbox(kind="partner_booked")
+    assert row.snapshot is not None and row.body_text == ""  # nothing written inside the booking
+    smtp.inbox.refuse.add(PARTNER_EMAIL)
+    assert send_due(db.session)["failed"] == 1  # written, then refused
+    db.session.refresh(row)
+    assert row.status == "failed" and row.snapshot is None
+    assert "Hello Alex," in row.body_text and "METHOD:REQUEST" in row.ics
+    written = (row.body_text, row.body_html, row.ics)
+    cancel_tour(db.session, tour.booked_by, tour, "hr", "moved online")  # the tour changes meanwhile
+    smtp.inbox.refuse.clear()
+    retry_message(db.session, row)
+    db.session.commit()
+    send_due(db.session)
+    db.session.refresh(row)
+    assert row.status == "sent" and (row.body_text, row.body_html, row.ics) == written
+    booked = smtp.inbox.one_to(PARTNER_EMAIL, f"Your tour of {city.name} on ")
+    assert "Hello Alex," in text_body(booked) and "METHOD:REQUEST" in invitation(booked, "REQUEST")
 
 
 # --- the outbox ----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import smtplib
 import ssl
@@ -18,6 +19,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
+from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo
 
@@ -25,12 +27,14 @@ from flask import current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .calendars import render_calendar
 from .i18n import fmt_datetime
-from .models import City, OutboxMessage, Tour, User, utcnow
+from .models import City, Company, OutboxMessage, Tour, User, utcnow
 
 log = logging.getLogger("tourbook.mail")
 
@@ -105,26 +109,33 @@ def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
 def queue_tour_messages(session: Session, tour: Tour, event: str,
                         previous_guide_id: int | None = None) -> None:
     """Who hears of a change, in their language. Partner and HR messages carry an iTIP invitation; guides
-    get theirs through their calendar feed, so their mails carry none."""
+    get theirs through their calendar feed, so their mails carry none.
+
+    The messages are written to the outbox with the change (one statement), each with a snapshot of the
+    tour as it is now; the worker writes text, HTML and invitation from it (render_message), outside the
+    request: a booking does not wait for templates, and a message tells what the tour was at its change even
+    when it changes again before the mail goes out."""
     city = session.get(City, tour.city_id)
     method = "CANCEL" if event == "cancelled" else "REQUEST"
     base_key = f"tour:{tour.id}:{tour.sequence}:{event}"
-    partner_link = external_url("partner.page", token=tour.token) if tour.token else None
-    tour_link = external_url("tours.show", tour_id=tour.id)
-    context = {"partner_link": partner_link, "tour_link": tour_link, "event": event}
+    snapshot = _tour_snapshot(session, tour, event)
+    rows: list[dict] = []
+
+    def add(key: str, kind: str, person_email: str, language: str, audience: str, subject_event: str,
+            template: str, ics_method: str | None, **extra: str) -> None:
+        rows.append(_snapshot_row(
+            key=key, kind=kind, recipient=person_email, language=language, template=template,
+            subject=_with_locale(language, _subject, subject_event, audience, tour, city),
+            snapshot={**snapshot, **extra}, city=city, tour_id=tour.id, ics_method=ics_method,
+        ))
 
     if tour.partner_email and event in ("booked", "changed", "cancelled", "reminder"):
-        _queue(session, key=f"{base_key}:partner:{tour.partner_email}", kind=f"partner_{event}",
-               recipient=tour.partner_email, language=tour.partner_language,
-               subject=_with_locale(tour.partner_language, _subject, event, "partner", tour, city),
-               template=f"partner_{event}", context=context, city=city, tour=tour,
-               ics_method=None if event == "reminder" else method)
+        add(f"{base_key}:partner:{tour.partner_email}", f"partner_{event}", tour.partner_email,
+            tour.partner_language, "partner", event, f"partner_{event}", None if event == "reminder" else method)
     hr = session.get(User, tour.booked_by_id) if tour.booked_by_id else None
     if hr is not None and hr.active and event in ("booked", "changed", "cancelled", "needs_guide"):
-        _queue(session, key=f"{base_key}:hr:{hr.email}", kind=f"hr_{event}", recipient=hr.email,
-               language=hr.language, subject=_with_locale(hr.language, _subject, event, "hr", tour, city),
-               template="hr_tour", context=context, city=city, tour=tour,
-               ics_method=method if event in ("booked", "changed", "cancelled") else None)
+        add(f"{base_key}:hr:{hr.email}", f"hr_{event}", hr.email, hr.language, "hr", event, "hr_tour",
+            method if event in ("booked", "changed", "cancelled") else None)
     guide = session.get(User, tour.guide_id) if tour.guide_id else None
     new_guide = previous_guide_id is not None and guide is not None and guide.id != previous_guide_id
     guide_event = {
@@ -132,18 +143,87 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
         "changed": "assigned" if new_guide else "changed",
     }.get(event)
     if guide is not None and guide.active and guide_event:
-        _queue(session, key=f"{base_key}:guide:{guide.email}", kind=f"guide_{guide_event}",
-               recipient=guide.email, language=guide.language,
-               subject=_with_locale(guide.language, _subject, guide_event, "guide", tour, city),
-               template="guide_tour", context={**context, "event": guide_event}, city=city, tour=tour)
+        add(f"{base_key}:guide:{guide.email}", f"guide_{guide_event}", guide.email, guide.language, "guide",
+            guide_event, "guide_tour", None, event=guide_event)
     if previous_guide_id and (guide is None or guide.id != previous_guide_id):
         previous = session.get(User, previous_guide_id)
         if previous is not None and previous.active:
             gone = "needs_guide" if tour.status == "needs_guide" else "released"
-            _queue(session, key=f"{base_key}:released:{previous.email}", kind=f"guide_{gone}",
-                   recipient=previous.email, language=previous.language,
-                   subject=_with_locale(previous.language, _subject, gone, "guide", tour, city),
-                   template="guide_tour", context={**context, "event": "released"}, city=city, tour=tour)
+            add(f"{base_key}:released:{previous.email}", f"guide_{gone}", previous.email, previous.language,
+                "guide", gone, "guide_tour", None, event="released")
+    if rows:
+        session.execute(_insert_new(session).values(rows))
+
+
+def _insert_new(session: Session):  # noqa: ANN202
+    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING: the same change never queues a message twice."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def _tour_snapshot(session: Session, tour: Tour, event: str) -> dict:
+    """What the messages of a change say about the tour (and the links and the host of its calendar UID,
+    which the worker could not know the same way)."""
+    from .feeds import calendar_domain
+
+    session.flush()  # the tour's id and the values the change set
+    company = session.get(Company, tour.company_id)
+    return {
+        "event": event,
+        "partner_link": external_url("partner.page", token=tour.token) if tour.token else None,
+        "tour_link": external_url("tours.show", tour_id=tour.id),
+        "domain": calendar_domain(),
+        "tour": {
+            "id": tour.id, "uid": tour.uid, "sequence": tour.sequence, "status": tour.status,
+            "starts_at": tour.starts_at.isoformat(), "ends_at": tour.ends_at.isoformat(),
+            "updated_at": tour.updated_at.isoformat(), "meeting_point": tour.meeting_point,
+            "partner_first_name": tour.partner_first_name, "partner_language": tour.partner_language,
+            "people": tour.people, "interests": tour.interests, "accessibility_needs": tour.accessibility_needs,
+            "company_name": company.name if company else "",
+        },
+    }
+
+
+def _snapshot_row(*, key: str, kind: str, recipient: str, language: str, template: str, subject: str,
+                  snapshot: dict, city: City, tour_id: int, ics_method: str | None) -> dict:
+    now = utcnow()
+    return {
+        "dedupe_key": hashlib.sha256(key.encode()).hexdigest(), "kind": kind, "recipient": recipient,
+        "subject": subject, "body_text": "", "body_html": "", "ics": None, "ics_method": ics_method,
+        "template": template, "language": language, "snapshot": json.dumps(snapshot, ensure_ascii=False),
+        "tour_id": tour_id, "city_id": city.id, "status": "pending", "attempts": 0, "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def render_message(session: Session, row: OutboxMessage) -> None:
+    """Write a tour's message from its snapshot (in the worker, before it goes out; the caller commits):
+    text, HTML and the invitation, in the reader's language. Rows written at queueing stay as they are."""
+    if row.snapshot is None:
+        return
+    snap = json.loads(row.snapshot)
+    data = snap["tour"]
+    tour = SimpleNamespace(
+        **{k: v for k, v in data.items() if k not in ("starts_at", "ends_at", "updated_at", "company_name")},
+        starts_at=datetime.fromisoformat(data["starts_at"]), ends_at=datetime.fromisoformat(data["ends_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]), company=SimpleNamespace(name=data["company_name"]),
+    )
+    city = session.get(City, row.city_id) if row.city_id else None
+    context = {"partner_link": snap.get("partner_link"), "tour_link": snap.get("tour_link"),
+               "event": snap["event"], "city": city, "tour": tour}
+    with force_locale(row.language or "de"):
+        row.body_text = render_template(f"mail/{row.template}.txt", **context)
+        row.body_html = render_template(f"mail/{row.template}.html", **context, subject=row.subject)
+        if row.ics_method:
+            from .feeds import tour_calendar_event
+
+            organizer = (city.office_email if city else "") or current_app.config["MAIL_FROM_ADDRESS"]
+            row.ics = render_calendar(
+                [tour_calendar_event(tour, with_link=False)], snap["domain"], method=row.ics_method,
+                organizer=organizer, attendee=row.recipient,
+            ).decode()
+    row.snapshot = None
 
 
 def _with_locale(language: str, fn, *args):  # noqa: ANN001, ANN002, ANN202
@@ -403,6 +483,14 @@ def send_due(session: Session, transport=None, now: datetime | None = None, batc
                     if not claimed:
                         continue
                     row = session.get(OutboxMessage, message_id)
+                    try:
+                        render_message(session, row)
+                    except Exception as exc:  # noqa: BLE001 - a message that cannot be written is shown, not lost
+                        log.exception("outbox: message %s could not be written", message_id)
+                        row.status, row.last_error = "failed", f"could not be written: {exc}"[:500]
+                        session.commit()
+                        stats["failed"] += 1
+                        continue
                     try:
                         connection.send(build_email(row))
                     except ConnectionLost as exc:

@@ -415,6 +415,12 @@ class OutboxMessage(db.Model):
     body_html: Mapped[str] = mapped_column(Text)
     ics: Mapped[str | None] = mapped_column(Text)
     ics_method: Mapped[str | None] = mapped_column(String(10))
+    # A tour's message is written by the worker (mail.render_message) from what the tour was at the change:
+    # until then the bodies are empty and these hold the template, the reader's language and the snapshot
+    # (JSON); writing it empties the snapshot.
+    template: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(5))
+    snapshot: Mapped[str | None] = mapped_column(Text)
     tour_id: Mapped[int | None] = mapped_column(ForeignKey("tours.id", ondelete="SET NULL"), index=True)
     city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
