@@ -3,7 +3,7 @@ and the city's coordinators (the admin only)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, g, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -166,6 +166,8 @@ def person(slug: str, user_id: int):
     if form.validate_on_submit() and not _email_taken(form, target):
         was_active = target.active
         form.populate_obj(target)
+        if target.id == current_user.id:
+            g.user_language = target.language
         if was_active and not target.active:
             from .security import end_all_sessions
 

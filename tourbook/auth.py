@@ -6,7 +6,7 @@ import unicodedata
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, make_response, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, g, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
@@ -182,6 +182,7 @@ def account():
     if which == "profile" and profile.validate_on_submit():
         user.name = profile.name.data
         user.language = profile.language.data
+        g.user_language = user.language
         session.pop("lang", None)  # the saved setting now decides
         record(db.session, user, "profile_updated", user, city_id=user.city_id)
         db.session.commit()

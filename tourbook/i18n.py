@@ -24,8 +24,13 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
-    if current_user and current_user.is_authenticated and current_user.language in languages:
-        return current_user.language
+    # The signed-in user's language, noted when the user was loaded (security._load_user): asking the user
+    # object after a commit would load it again from the database only for this.
+    language = g.get("user_language")
+    if language is None and current_user and current_user.is_authenticated:
+        language = current_user.language
+    if language in languages:
+        return language
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

@@ -176,6 +176,12 @@ class User(UserMixin, db.Model):
         return self.active
 
     @property
+    def is_authenticated(self) -> bool:
+        """A user object as current_user is signed in (the loader never returns an inactive one). Flask-Login's
+        default asks is_active, which after a commit would load the user again only to answer."""
+        return True
+
+    @property
     def first_name(self) -> str:
         return self.name.split()[0] if self.name.strip() else self.name
 

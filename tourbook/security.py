@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.engine import Engine
@@ -136,6 +136,7 @@ def _load_user(user_id: str) -> User | None:
         return None
     if not user.active:
         return None
+    g.user_language = user.language  # for the locale, without loading the user again after a commit
     if now - last_seen_at > timedelta(minutes=1):  # keep writes rare
         db.session.execute(update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
         db.session.commit()
