@@ -143,7 +143,8 @@ _OWNER = (
                 else_=_fingerprint(_tours.city_id == _users.city_id)))
     .join_from(User.__table__, City.__table__, _cities.id == _users.city_id)
     .where(_users.feed_token_hash == bindparam("wanted"), _users.active.is_(True),
-           _users.role.in_([Role.GUIDE.value, Role.COORDINATOR.value]))
+           # Two comparisons rather than IN (…): literal lists in IN are rendered into the SQL on every call.
+           or_(_users.role == Role.GUIDE.value, _users.role == Role.COORDINATOR.value))
 )
 _SCOPES = {Role.GUIDE.value: _tours.guide_id, Role.COORDINATOR.value: _tours.city_id}
 # Only what an event shows: no partner data is even read. The instants come as the driver gives them
