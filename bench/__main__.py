@@ -4,14 +4,17 @@ Each module has ``run(datasets) -> Iterable[dict]``; the data sets (SQLite, and 
 are prepared once by :mod:`bench.data` and shared. Progress notes go to stderr, results to stdout and to
 ``bench/results/latest.jsonl``, which keeps the latest line of every result name: a partial run
 (``python -m bench availability`` runs only the modules whose name contains ``availability``) replaces only
-its own lines. Each line carries the time it was measured (``measured_at``, UTC)."""
+its own lines. Each line carries the time it was measured (``measured_at``, UTC) and how fast the machine ran
+plain Python just then (``machine_ms``, see :func:`machine_ms`)."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import pkgutil
+import statistics
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,11 +42,26 @@ def main(argv: list[str]) -> int:
         data.note(f"running {name}")
         module = importlib.import_module(f"bench.{name}")
         for result in module.run(datasets):
-            result = {**result, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            result = {**result, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      "machine_ms": machine_ms()}
             print(json.dumps(result, ensure_ascii=False), flush=True)
             kept[result["name"]] = result
             _write_latest(latest, kept)  # after every result: an interrupted run keeps what it measured
     return 0
+
+
+def machine_ms() -> float:
+    """How fast the machine runs Python right now: the median of a fixed pure-Python workload (ms). On a
+    shared virtual machine this swings by a factor of two within an hour; results are comparable across
+    runs only beside it (or as ratios to a baseline of the same run)."""
+    samples = []
+    for _ in range(15):
+        began = time.perf_counter()
+        total = 0
+        for i in range(100_000):
+            total += i % 7
+        samples.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(samples), 2)
 
 
 def _read_latest(path: Path) -> dict[str, dict]:
