@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tourbook.extensions import db
-from tourbook.hours import add_absence, tours_hit_by
+from tourbook.hours import add_absence, reload_tours, tours_hit_by
 from tourbook.models import City, Role, Tour, User
 from tourbook.services import (
     TourError,
@@ -319,6 +319,32 @@ def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, b
     assert (tour.status, tour.guide_id, tour.sequence) == ("needs_guide", None, 1)
     # The guide who declined is not given the tour back, even though they are free.
     assert db.session.execute(select(Tour.guide_id)).scalars().all() == [None]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TOURBOOK_TEST_DATABASE_URL")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_guide_taken_between_the_choice_and_the_lock_is_not_given_a_declined_tour(city, make_guide, book,
+                                                                                     monkeypatch):
+    """On PostgreSQL the guide the choice picked is locked and their tours read again: when another booking
+    took them meanwhile (here: the re-read shows a tour at the same time), the tour waits for the coordinator
+    instead of going to a guide who is no longer free."""
+    from dataclasses import replace
+
+    from tourbook import services
+    from tourbook.availability import Interval
+
+    first = make_guide(city)
+    tour = book(city, local(day_after_now(7), 9))
+    make_guide(city)
+
+    def taken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calendar = reload_tours(*args, **kwargs)
+        return replace(calendar, tours=(*calendar.tours, Interval(tour.starts_at, tour.ends_at)))
+
+    monkeypatch.setattr(services, "reload_tours", taken)
+    assert decline_tour(db.session, first, tour, "ill", now=NOW) == "needs_guide"
+    assert (refreshed(tour).status, refreshed(tour).guide_id) == ("needs_guide", None)
 
 
 def test_declining_a_tour_that_started_is_refused(city, make_guide, book):

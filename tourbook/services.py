@@ -373,14 +373,17 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     """Give the tour to another free guide, or mark it needs_guide. Returns 'reassigned' or 'needs_guide'."""
     city = session.get(City, tour.city_id)
     leaving = tour.guide_id
-    guide_id = _choose(
+    choice = _choose(
         session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
         skip={leaving} if leaving else None,
-    ).guide_id
+    )
+    guide_id = choice.guide_id
     if tour.starts_at <= now:
         guide_id = None  # too late for a new guide to take over automatically
+    if guide_id is not None and not _lock_and_recheck(session, city, choice, tour.starts_at, tour.ends_at, now,
+                                                      exclude_tour_id=tour.id):
+        guide_id = None  # another booking took the guide meanwhile: the coordinator finds one
     if guide_id is not None:
-        _lock_guide(session, guide_id)
         tour.guide_id = guide_id
         tour.assigned_at = now
         tour.status = "confirmed"
