@@ -27,6 +27,7 @@ from factories_tours import (  # noqa: F401 - fixtures
 from helpers_foundation import fresh_request_globals  # noqa: F401 - fixture
 from ical_parsers import ical_js_calendar, ical_js_events, libical_errors, libical_events
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 from werkzeug.serving import make_server
 
 from tourbook.calendars import CalendarEvent, render_calendar
@@ -189,6 +190,24 @@ def test_unchanged_feed_is_byte_identical_and_answers_304_until_a_tour_changes(a
     assert parsedate_to_datetime(by_etag.headers["Last-Modified"]) > parsedate_to_datetime(last_modified)
     assert by_etag.data == by_date.data != first.data
     assert fetch(app, path, **{"If-None-Match": by_etag.headers["ETag"]}).status_code == 304
+
+
+def test_a_change_made_straight_in_the_database_still_changes_both_guides_feeds(app, make_guide, city, book):
+    """The guide's ETag counts the changes of their tours by triggers in the database: a tour moved to another
+    guide with plain SQL (past every service) changes the feed it left and the feed it joined."""
+    first_guide = make_guide(city, language="en")
+    tour = book_soon(book, city)
+    other = make_guide(city, language="en")
+    paths = [path_of_feed(app, first_guide), path_of_feed(app, other)]
+    etags = [fetch(app, path).headers["ETag"] for path in paths]
+    assert [fetch(app, p, **{"If-None-Match": e}).status_code for p, e in zip(paths, etags, strict=True)] == [304, 304]
+
+    db.session.execute(sql_text("UPDATE tours SET guide_id = :g WHERE id = :t"), {"g": other.id, "t": tour.id})
+    db.session.commit()
+
+    answers = [fetch(app, p, **{"If-None-Match": e}) for p, e in zip(paths, etags, strict=True)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert tour.uid not in answers[0].get_data(as_text=True) and tour.uid in answers[1].get_data(as_text=True)
 
 
 def test_tour_given_to_another_guide_leaves_the_feed_and_if_modified_since_sees_it(app, make_guide, city,

@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import DateTime, String, bindparam, case, cast, func, or_, select, type_coerce
+from sqlalchemy import DateTime, String, bindparam, case, cast, func, literal, or_, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ScalarSelect
@@ -101,7 +101,7 @@ class FeedOwner:
     city_id: int
     city_name: str
     timezone: str
-    fingerprint: str = ""  # what the tours around the feed's window look like (see _FINGERPRINT)
+    fingerprint: str = ""  # what tells whether the feed changed: the guide's feed_version, the city's _fingerprint
 
     @property
     def scope_id(self) -> int:
@@ -134,13 +134,17 @@ def _fingerprint(scope) -> ScalarSelect:  # noqa: ANN001
     )
 
 
-# The token, its owner and the fingerprint of what their feed shows, in one statement: a calendar client
-# asks every few minutes to hours, mostly to hear "unchanged", and that answer needs nothing else.
+# The token, its owner and what tells whether their feed changed, in one statement: a calendar client asks
+# every few minutes to hours, mostly to hear "unchanged", and that answer needs nothing else. For a guide it
+# is users.feed_version, which triggers on tours count up with every change of their tours (migration
+# 0007); for a coordinator, whose feed is the whole city's, the fingerprint of the city's tours (a counter
+# on the city would be written by every booking of the city and make them wait for each other).
 _OWNER = (
     select(_users.id, _users.role, _users.language, _users.feed_nonce, _users.feed_token_hash, _cities.id,
            _cities.name, _cities.timezone,
-           case((_users.role == Role.GUIDE.value, _fingerprint(_tours.guide_id == _users.id)),
-                else_=_fingerprint(_tours.city_id == _users.city_id)))
+           case((_users.role == Role.COORDINATOR.value, _fingerprint(_tours.city_id == _users.city_id)),
+                else_=literal("")),
+           _users.feed_version)
     .join_from(User.__table__, City.__table__, _cities.id == _users.city_id)
     .where(_users.feed_token_hash == bindparam("wanted"), _users.active.is_(True),
            # Two comparisons rather than IN (…): literal lists in IN are rendered into the SQL on every call.
@@ -176,7 +180,8 @@ def _owner_for_token(conn: Connection, token: str) -> FeedOwner | None:
     row = conn.execute(_OWNER, {"wanted": wanted, **around}).first()
     if row is None or not hmac.compare_digest(row[4] or "", wanted):
         return None
-    return FeedOwner(row[0], row[1], row[2], row[3], row[5], row[6], row[7], row[8] or "")
+    fingerprint = f"v{row[9]}" if row[1] == Role.GUIDE else row[8] or ""
+    return FeedOwner(row[0], row[1], row[2], row[3], row[5], row[6], row[7], fingerprint)
 
 
 def _today(owner: FeedOwner) -> date:

@@ -159,6 +159,9 @@ class User(UserMixin, db.Model):
     # database keeps only its SHA-256, so neither a copy of the database nor of the logs reveals a feed URL.
     feed_nonce: Mapped[str | None] = mapped_column(String(64))
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Counts the changes of the guide's tours (database triggers on tours, migration 0007): the ETag of their
+    # calendar feed, without reading the tours.
+    feed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Guides only: the languages they guide in (comma-separated codes) and their tour limits.
     guide_languages: Mapped[str] = mapped_column(String(60), default="de", server_default="de")
     daily_limit: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
