@@ -27,6 +27,8 @@ ACTIONS = {
     "password_set": _l("Password set"),
     "password_changed": _l("Password changed"),
     "password_reset_requested": _l("New password requested"),
+    "password_link_invite": _l("Invitation link created"),
+    "password_link_reset": _l("Link for a new password created"),
     "account_created": _l("Account created"),
     "account_updated": _l("Account changed"),
     "profile_updated": _l("Own profile changed"),
