@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from tourbook import create_app
 from tourbook.extensions import db
-from tourbook.models import City
+from tourbook.models import City, Company
 
 
 @pytest.fixture
@@ -26,6 +26,16 @@ def routes(app: Flask) -> Iterator[Flask]:
     def read():  # noqa: ANN202
         return str(db.session.execute(select(func.count()).select_from(City)).scalar())
 
+    def read_with_cte():  # noqa: ANN202 - a SELECT with a WITH clause, as the availability loader sends
+        named = select(City.id).where(City.name.is_not(None)).cte("named")
+        return str(db.session.execute(select(func.count()).select_from(named)).scalar())
+
+    def write_in_text_cte():  # noqa: ANN202 - SQL text starting with WITH may write: it counts as a write
+        db.session.execute(text(
+            "WITH made AS (INSERT INTO companies (name, address, created_at) "
+            "VALUES ('Nirgendwo GmbH', '', CURRENT_TIMESTAMP) RETURNING id) SELECT count(*) FROM made"))
+        return "refused", 422
+
     def write_without_commit():  # noqa: ANN202
         db.session.add(City(name="Nirgendwo", slug="nirgendwo", timezone="Europe/Berlin"))
         db.session.flush()  # written inside the transaction, as a service does before its checks
@@ -37,7 +47,9 @@ def routes(app: Flask) -> Iterator[Flask]:
         return "refused", 422
 
     server.add_url_rule("/_test/read", "test_read", read)
+    server.add_url_rule("/_test/read-cte", "test_read_cte", read_with_cte)
     server.add_url_rule("/_test/write", "test_write", write_without_commit)
+    server.add_url_rule("/_test/write-cte", "test_write_cte", write_in_text_cte)
     server.add_url_rule("/_test/change", "test_change", change_without_flush)
     yield server
     with server.app_context():
@@ -67,6 +79,26 @@ def test_reading_requests_keep_prepared_statements_on_postgresql(routes, backend
     # One pooled connection serves the requests one after the other; psycopg prepares after five runs.
     for _ in range(8):
         assert client.get("/_test/read").get_data(as_text=True) == "1"
+    assert _prepared_statements(routes) >= 1
+
+
+def test_sql_text_starting_with_with_counts_as_a_write(routes, backend):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("SQLite has no INSERT inside a WITH")
+    client = routes.test_client()
+    assert client.get("/_test/write-cte").status_code == 422
+    with routes.app_context():
+        assert db.session.execute(select(func.count()).select_from(Company)).scalar() == 0
+
+
+def test_a_select_with_a_cte_is_a_read_and_keeps_prepared_statements(routes, backend, make_city):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_city(name="Siegen")
+    client = routes.test_client()
+    for _ in range(8):
+        assert client.get("/_test/read-cte").get_data(as_text=True) == "1"
+    # Ended with a ROLLBACK, each request would have dropped what psycopg prepared after the fifth.
     assert _prepared_statements(routes) >= 1
 
 

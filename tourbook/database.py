@@ -36,6 +36,13 @@ _READS = ("SELECT", "BEGIN")  # BEGIN alone is SQLite's deferred start (services
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and not context.is_text:
+        # A statement SQLAlchemy built says what it is: a SELECT with a WITH clause only reads.
+        if context.isinsert or context.isupdate or context.isdelete:
+            conn.info[_WROTE] = True
+        return
+    # SQL text: only what starts like a read is one (a WITH may hold an INSERT, so it counts as a write).
     head = statement.lstrip()[:16].upper()
     if not head.startswith(_READS) or head.startswith("BEGIN IMMEDIATE"):
         conn.info[_WROTE] = True

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import holidays as holiday_calendars
 from sqlalchemy import (
     ColumnElement,
+    Date,
     DateTime,
     Integer,
     Select,
@@ -18,9 +19,13 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
+    literal_column,
+    null,
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -126,26 +131,40 @@ def among(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
     return column.in_(bindparam(name, expanding=True))
 
 
+def _tours_overlapping(of_guides: ColumnElement) -> list[ColumnElement]:
+    """The conditions for blocking tours of the guides ``of_guides`` selects that overlap
+    [range_start, range_end), except the tour ``exclude_tour_id``."""
+    return [
+        of_guides,
+        _tours.status.in_(BLOCKING_STATES),
+        # Both ends on starts_at, so that the index (guide_id, starts_at) reads only the range, not every
+        # tour before it: a tour blocks its guide for less than LONGEST_BLOCK after it starts.
+        _tours.starts_at > bindparam("tours_from"),
+        _tours.starts_at < bindparam("range_end"),
+        _tours.blocked_until > bindparam("range_start"),
+        _tours.id != bindparam("exclude_tour_id"),
+    ]
+
+
+@cache
+def _guide_tours_statement(dialect: str) -> Select:
+    """The blocking tours of the guides in the list parameter ``found`` (for reload_tours)."""
+    return select(_tours.guide_id, _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)).where(
+        *_tours_overlapping(among(_tours.guide_id, "found", dialect))
+    )
+
+
+# What a row of the calendars statement is: kind first, then the columns of windows or of absences and tours.
+WINDOW, ABSENCE, TOUR = 0, 1, 2
+
+
 @cache
 def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: bool) -> dict[str, Select]:
-    """The loader's queries. ``by_ids``: only the guides in the list parameter ``ids``; ``by_weekday``:
-    only windows on the weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier
-    until ``until_minute`` or later. The other statements read the rows of the guides the windows gave:
-    those in ``found`` when covering (a few), else of all the city's active guides (one statement text
-    whatever the guides, and cheaper than a list of most of their ids), the loop keeping the right ones."""
-    if covering:
-        found = None
-    else:
-        guides = select(_users.id).where(
-            _users.city_id == bindparam("city_id"), _users.role == Role.GUIDE.value, _users.active.is_(True)
-        )
-        if by_ids:
-            guides = guides.where(among(_users.id, "ids", dialect))
-        found = guides.scalar_subquery()
-
-    def of_guides(column: ColumnElement) -> ColumnElement:
-        return among(column, "found", dialect) if found is None else column.in_(found)
-
+    """The loader's queries. ``calendars`` is one statement for the windows and the guides they give, with
+    those guides' absences and tours (a UNION ALL with the kind first, so one round trip instead of
+    three). ``by_ids``: only the guides in the list parameter ``ids``; ``by_weekday``: only windows on the
+    weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier until
+    ``until_minute`` or later. ``opt_ins`` reads the holiday opt-ins of the guides in ``found``."""
     windows = (
         select(
             _users.id, _users.guide_languages, _users.daily_limit, _users.weekly_limit, _windows.weekday,
@@ -159,7 +178,6 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
             or_(_windows.valid_from.is_(None), _windows.valid_from <= bindparam("last")),
             or_(_windows.valid_until.is_(None), _windows.valid_until >= bindparam("first")),
         )
-        .order_by(_users.id)
     )
     if by_ids:
         windows = windows.where(among(_users.id, "ids", dialect))
@@ -170,29 +188,29 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
             _windows.start_minute <= bindparam("from_minute"),
             _windows.end_minute >= bindparam("until_minute"),
         )
-    return {
-        "windows": windows,
-        "absences": select(
-            _absences.guide_id, _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect)
-        ).where(
-            of_guides(_absences.guide_id),
+    found = windows.cte("found_windows")  # read once, by the three parts
+    guides = select(found.c.id)
+    instant = String() if dialect == "sqlite" else DateTime(timezone=True)
+    no_instant = cast(null(), instant)
+    no_window = [cast(null(), Integer())] * 6 + [cast(null(), Date())] * 2  # languages to valid_until
+    no_window[0] = cast(null(), String())
+    calendars = union_all(
+        select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant),
+        select(literal_column(str(ABSENCE), Integer()), _absences.guide_id, *no_window,
+               _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect)).where(
+            _absences.guide_id.in_(guides),
             _absences.starts_at < bindparam("range_end"),
             _absences.ends_at > bindparam("range_start"),
         ),
-        "tours": select(
-            _tours.guide_id, _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)
-        ).where(
-            of_guides(_tours.guide_id),
-            _tours.status.in_(BLOCKING_STATES),
-            # Both ends on starts_at, so that the index (guide_id, starts_at) reads only the range, not every
-            # tour before it: a tour blocks its guide for less than LONGEST_BLOCK after it starts.
-            _tours.starts_at > bindparam("tours_from"),
-            _tours.starts_at < bindparam("range_end"),
-            _tours.blocked_until > bindparam("range_start"),
-            _tours.id != bindparam("exclude_tour_id"),
+        select(literal_column(str(TOUR), Integer()), _tours.guide_id, *no_window,
+               _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)).where(
+            *_tours_overlapping(_tours.guide_id.in_(guides))
         ),
+    ).order_by(literal_column("1"), literal_column("2"))
+    return {
+        "calendars": calendars,
         "opt_ins": select(_opt_ins.guide_id, _opt_ins.day).where(
-            of_guides(_opt_ins.guide_id), _opt_ins.day >= bindparam("first"),
+            among(_opt_ins.guide_id, "found", dialect), _opt_ins.day >= bindparam("first"),
             _opt_ins.day <= bindparam("last"),
         ),
     }
@@ -205,6 +223,10 @@ def _window(weekday: int, start: int, end: int, valid_from: date | None, valid_u
 
 
 _from_text = datetime.fromisoformat
+
+
+def _to_utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC)
 
 
 def _steady(day: date, zone: ZoneInfo) -> bool:
@@ -258,31 +280,29 @@ def load_engine_input(
     if days < 7:
         params["weekdays"] = sorted({(first + timedelta(days=i)).weekday() for i in range(days)})
 
+    params.update(range_start=range_start, range_end=range_end, tours_from=range_start - LONGEST_BLOCK,
+                  exclude_tour_id=exclude_tour_id or 0)
     guides: dict[int, tuple[str, int, int]] = {}
     windows: dict[int, list[Window]] = {}
-    rows = connection.execute(statements["windows"], params).all()
-    for guide_id, codes, daily_limit, weekly_limit, *window in rows:
-        if guide_id not in guides:
-            guides[guide_id] = (codes, daily_limit, weekly_limit)
-            windows[guide_id] = []
-        windows[guide_id].append(_window(*window))
+    absences: dict[int, list[Interval]] = {}
+    tours: dict[int, list[Interval]] = {}
+    parse = _from_text if text_instants else _to_utc
+    # Ordered by kind and guide: the windows (which make the guides) come first.
+    for kind, guide_id, codes, daily_limit, weekly_limit, *window, starts_at, ends_at in connection.execute(
+        statements["calendars"], params
+    ):
+        if kind == WINDOW:
+            if guide_id not in guides:
+                guides[guide_id] = (codes, daily_limit, weekly_limit)
+                windows[guide_id] = []
+                absences[guide_id] = []
+                tours[guide_id] = []
+            windows[guide_id].append(_window(*window))
+        else:
+            (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(starts_at), parse(ends_at)))
     if not guides:
         return EngineInput(rules, [])
-
-    params.update(range_start=range_start, range_end=range_end, tours_from=range_start - LONGEST_BLOCK,
-                  exclude_tour_id=exclude_tour_id or 0, found=list(guides))
-    absences: dict[int, list[Interval]] = {guide_id: [] for guide_id in guides}
-    tours: dict[int, list[Interval]] = {guide_id: [] for guide_id in guides}
-    for kind, by_guide in (("absences", absences), ("tours", tours)):
-        rows = connection.execute(statements[kind], params).all()
-        if text_instants:
-            for guide_id, starts_at, ends_at in rows:
-                if guide_id in by_guide:
-                    by_guide[guide_id].append(Interval(_from_text(starts_at), _from_text(ends_at)))
-        else:
-            for guide_id, starts_at, ends_at in rows:
-                if guide_id in by_guide:
-                    by_guide[guide_id].append(Interval(starts_at.astimezone(UTC), ends_at.astimezone(UTC)))
+    params["found"] = list(guides)
     opt_ins: dict[int, set[date]] = {}
     if rules.holidays:
         for guide_id, day in connection.execute(statements["opt_ins"], params):
@@ -326,7 +346,7 @@ def reload_tours(session: Session, city: City, start: datetime, end: datetime, d
     session.flush()
     connection = session.connection()
     dialect = connection.dialect.name
-    statement = _loader_statements(dialect, False, False, True)["tours"]  # covering: the guides in "found"
+    statement = _guide_tours_statement(dialect)
     rows = connection.execute(statement, {
         "found": [guide_id], "range_start": range_start, "range_end": range_end,
         "tours_from": range_start - LONGEST_BLOCK, "exclude_tour_id": exclude_tour_id or 0,

@@ -19,6 +19,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
+from functools import cache
 from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlparse
 from zoneinfo import ZoneInfo
@@ -152,14 +153,16 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
             add(f"{base_key}:released:{previous.email}", f"guide_{gone}", previous.email, previous.language,
                 "guide", gone, "guide_tour", None, event="released")
     if rows:
-        session.execute(_insert_new(session).values(rows))
+        # One statement text for any number of rows (executemany; psycopg sends them in one pipeline), compiled
+        # once: a VALUES list built per call was compiled again on every booking.
+        session.execute(_INSERT_NEW(session.get_bind().dialect.name), rows)
 
 
-def _insert_new(session: Session):  # noqa: ANN202
+@cache
+def _INSERT_NEW(dialect: str):  # noqa: ANN202, N802 - a constant per dialect
     """INSERT … ON CONFLICT (dedupe_key) DO NOTHING: the same change never queues a message twice."""
-    dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 def _tour_snapshot(session: Session, tour: Tour, event: str) -> dict:

@@ -144,6 +144,7 @@ class Choice:
     alternatives: list[Interval] = field(default_factory=list)
     problem: str | None = None
     data: EngineInput | None = None
+    guide: User | None = None  # the guide's row as the lock read it: held here, the session keeps it for the mail
 
 
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
@@ -215,7 +216,7 @@ def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datet
     if session.get_bind().dialect.name != "postgresql":
         return True
     guide_id = choice.guide_id
-    session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
+    choice.guide = session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendar = reload_tours(session, city, start, end, choice.data, guide_id, exclude_tour_id=exclude_tour_id)
     return calendar is not None and guide_id in free_guides(choice.data.rules, [calendar], start, end, now)
