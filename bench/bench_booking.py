@@ -314,6 +314,7 @@ def measure(dataset: Dataset) -> Iterator[dict]:
         leftovers = remove_booked_tours(user_id)
         if leftovers:
             note(f"booking: removed {leftovers} tours an interrupted run left behind")
+    data.tidy(dataset.app)  # what the last run deleted, and the sign-ins: gone before the server starts
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="tourbook-bench-") as instance:
         server = start_server(database_url, port, instance)
@@ -324,6 +325,7 @@ def measure(dataset: Dataset) -> Iterator[dict]:
             stop_server(server)
             with dataset.app.app_context():
                 removed = remove_booked_tours(user_id)
+            data.tidy(dataset.app)
             note(f"booking: server stopped, {removed} benchmark tours removed")
 
 

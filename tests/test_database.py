@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import create_engine, func, select, text
 
 from tourbook import create_app
+from tourbook.database import read_only
 from tourbook.extensions import db
 from tourbook.models import City, Company
 
@@ -36,6 +37,10 @@ def routes(app: Flask) -> Iterator[Flask]:
             "VALUES ('Nirgendwo GmbH', '', CURRENT_TIMESTAMP) RETURNING id) SELECT count(*) FROM made"))
         return "refused", 422
 
+    def transaction_state():  # noqa: ANN202 - whether the statement ran inside a transaction
+        db.session.execute(select(func.count()).select_from(City)).scalar()
+        return db.session.connection().connection.driver_connection.info.transaction_status.name
+
     def write_without_commit():  # noqa: ANN202
         db.session.add(City(name="Nirgendwo", slug="nirgendwo", timezone="Europe/Berlin"))
         db.session.flush()  # written inside the transaction, as a service does before its checks
@@ -48,6 +53,8 @@ def routes(app: Flask) -> Iterator[Flask]:
 
     server.add_url_rule("/_test/read", "test_read", read)
     server.add_url_rule("/_test/read-cte", "test_read_cte", read_with_cte)
+    server.add_url_rule("/_test/state", "test_state", transaction_state)
+    server.add_url_rule("/_test/state-read-only", "test_state_read_only", read_only(transaction_state))
     server.add_url_rule("/_test/write", "test_write", write_without_commit)
     server.add_url_rule("/_test/write-cte", "test_write_cte", write_in_text_cte)
     server.add_url_rule("/_test/change", "test_change", change_without_flush)
@@ -102,6 +109,17 @@ def test_a_select_with_a_cte_is_a_read_and_keeps_prepared_statements(routes, bac
     assert _prepared_statements(routes) >= 1
 
 
+def test_a_read_only_view_runs_without_a_transaction_and_leaves_none_behind(routes, backend):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("SQLite has no round trips to save")
+    client = routes.test_client()
+    # The pool holds one connection for these requests, one after the other: the read-only view's
+    # autocommit must not stay with it, or the next request's writes would each commit on their own.
+    for _ in range(3):
+        assert client.get("/_test/state-read-only").get_data(as_text=True) == "IDLE"
+        assert client.get("/_test/state").get_data(as_text=True) == "INTRANS"
+
+
 def test_a_connection_the_server_ended_is_replaced_without_an_error(routes, backend, make_city):  # noqa: ANN001
     if backend != "postgresql":
         pytest.skip("SQLite has no server to end a connection")
@@ -111,11 +129,12 @@ def test_a_connection_the_server_ended_is_replaced_without_an_error(routes, back
     with routes.app_context():
         url = db.engine.url
     db.session.remove()  # the test's own connection goes back to its pool too
-    # The server ends every connection of this database, as on a restart, while they lie in the pools.
+    # The server ends every connection of this database, as on a restart, while they lie in the pools
+    # (waiting until each backend has gone, so that its last message is there to be read).
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         ended = conn.execute(
-            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            text("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                  "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": url.database}
         ).scalar()
     admin.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from .access import roles_required, tour_for
 from .availability import Interval
 from .calendars import render_calendar
+from .database import read_only
 from .extensions import db
 from .forms import (
     INTEREST_CHOICES,
@@ -192,6 +193,7 @@ def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
 
 
 @bp.get("/availability")
+@read_only
 @roles_required(Role.HR)
 def availability():
     """The live answer beside the form: is a guide free, else the nearest alternatives."""
