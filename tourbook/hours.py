@@ -3,7 +3,7 @@ hands the availability engine exactly the rows that can matter for a time range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    func,
     literal_column,
     null,
     or_,
@@ -104,6 +105,9 @@ LONGEST_BLOCK = timedelta(hours=12 + 4)
 class EngineInput:
     rules: CityRules
     guides: list[GuideCalendar]
+    # With ``around``: per guide, the blocking tours starting in that range and the last assignment ever
+    # (None: never assigned), what the fairness rule asks.
+    fairness: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)
 
 
 # The loader's statements are built once (Core, bound parameters): building, coercing and caching a select
@@ -154,17 +158,21 @@ def _guide_tours_statement(dialect: str) -> Select:
     )
 
 
-# What a row of the calendars statement is: kind first, then the columns of windows or of absences and tours.
-WINDOW, ABSENCE, TOUR = 0, 1, 2
+# What a row of the calendars statement is: kind first, then the columns of windows or of absences and tours,
+# and with fairness two more: the guide's tours in the range around and their last assignment.
+WINDOW, ABSENCE, TOUR, FAIRNESS = 0, 1, 2, 3
 
 
 @cache
-def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: bool) -> dict[str, Select]:
+def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: bool, fairness: bool = False
+                       ) -> dict[str, Select]:
     """The loader's queries. ``calendars`` is one statement for the windows and the guides they give, with
     those guides' absences and tours (a UNION ALL with the kind first, so one round trip instead of
     three). ``by_ids``: only the guides in the list parameter ``ids``; ``by_weekday``: only windows on the
     weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier until
-    ``until_minute`` or later. ``opt_ins`` reads the holiday opt-ins of the guides in ``found``."""
+    ``until_minute`` or later; ``fairness``: also one row per guide with what the fairness rule asks (blocking
+    tours starting from ``around_from`` until before ``around_to``; the last assignment, one probe of the
+    index on guide and assignment). ``opt_ins`` reads the holiday opt-ins of the guides in ``found``."""
     windows = (
         select(
             _users.id, _users.guide_languages, _users.daily_limit, _users.weekly_limit, _windows.weekday,
@@ -194,19 +202,30 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
     no_instant = cast(null(), instant)
     no_window = [cast(null(), Integer())] * 6 + [cast(null(), Date())] * 2  # languages to valid_until
     no_window[0] = cast(null(), String())
-    calendars = union_all(
-        select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant),
+    no_fairness = [cast(null(), Integer()), no_instant] if fairness else []
+    parts = [
+        select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant, *no_fairness),
         select(literal_column(str(ABSENCE), Integer()), _absences.guide_id, *no_window,
-               _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect)).where(
+               _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect), *no_fairness).where(
             _absences.guide_id.in_(guides),
             _absences.starts_at < bindparam("range_end"),
             _absences.ends_at > bindparam("range_start"),
         ),
         select(literal_column(str(TOUR), Integer()), _tours.guide_id, *no_window,
-               _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)).where(
+               _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect), *no_fairness).where(
             *_tours_overlapping(_tours.guide_id.in_(guides))
         ),
-    ).order_by(literal_column("1"), literal_column("2"))
+    ]
+    if fairness:
+        guide = guides.distinct().subquery("fair")
+        load = select(func.count()).where(
+            _tours.guide_id == guide.c.id, _tours.status.in_(BLOCKING_STATES),
+            _tours.starts_at >= bindparam("around_from"), _tours.starts_at < bindparam("around_to"),
+        ).scalar_subquery()
+        last = select(func.max(_tours.assigned_at)).where(_tours.guide_id == guide.c.id).scalar_subquery()
+        parts.append(select(literal_column(str(FAIRNESS), Integer()), guide.c.id, *no_window, no_instant,
+                            no_instant, load, _instant(last, dialect)))
+    calendars = union_all(*parts).order_by(literal_column("1"), literal_column("2"))
     return {
         "calendars": calendars,
         "opt_ins": select(_opt_ins.guide_id, _opt_ins.day).where(
@@ -243,7 +262,7 @@ def _languages(codes: str) -> frozenset[str]:
 
 def load_engine_input(
     session: Session, city: City, start: datetime, end: datetime, *, exclude_tour_id: int | None = None,
-    guide_ids: list[int] | None = None, covering: bool = False,
+    guide_ids: list[int] | None = None, covering: bool = False, around: tuple[datetime, datetime] | None = None,
 ) -> EngineInput:
     """Rules and guide calendars for questions about [start, end) in ``city``.
 
@@ -255,7 +274,10 @@ def load_engine_input(
     ``covering=True`` is for the question whether a guide is free for [start, end) itself (free_guides on
     exactly this interval, not on other intervals within it): then only guides with a window holding the
     whole interval are loaded, usually a fraction of them. (On a date when the clocks change, and for an
-    interval over midnight, wall-clock minutes do not compare simply; there all windows of the date load.)"""
+    interval over midnight, wall-clock minutes do not compare simply; there all windows of the date load.)
+
+    ``around`` (from, until): also what the fairness rule asks of each guide loaded, in the same statement
+    (``EngineInput.fairness``)."""
     zone = ZoneInfo(city.timezone)
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     first, last = local_start.date(), local_end.date()
@@ -268,7 +290,9 @@ def load_engine_input(
     connection = session.connection()
     text_instants = connection.dialect.name == "sqlite"
     covering = covering and first == last and _steady(first, zone)
-    statements = _loader_statements(connection.dialect.name, guide_ids is not None, days < 7, covering)
+    statements = _loader_statements(
+        connection.dialect.name, guide_ids is not None, days < 7, covering, around is not None
+    )
     params: dict = {"city_id": city.id, "first": first, "last": last}
     if covering:
         params["from_minute"] = local_start.hour * 60 + local_start.minute
@@ -279,6 +303,8 @@ def load_engine_input(
         params["ids"] = list(guide_ids)
     if days < 7:
         params["weekdays"] = sorted({(first + timedelta(days=i)).weekday() for i in range(days)})
+    if around is not None:
+        params["around_from"], params["around_to"] = around
 
     params.update(range_start=range_start, range_end=range_end, tours_from=range_start - LONGEST_BLOCK,
                   exclude_tour_id=exclude_tour_id or 0)
@@ -286,20 +312,22 @@ def load_engine_input(
     windows: dict[int, list[Window]] = {}
     absences: dict[int, list[Interval]] = {}
     tours: dict[int, list[Interval]] = {}
+    fairness: dict[int, tuple[int, datetime | None]] = {}
     parse = _from_text if text_instants else _to_utc
     # Ordered by kind and guide: the windows (which make the guides) come first.
-    for kind, guide_id, codes, daily_limit, weekly_limit, *window, starts_at, ends_at in connection.execute(
-        statements["calendars"], params
-    ):
+    for row in connection.execute(statements["calendars"], params).all():  # one fetch, not one per row
+        kind, guide_id = row[0], row[1]
         if kind == WINDOW:
             if guide_id not in guides:
-                guides[guide_id] = (codes, daily_limit, weekly_limit)
+                guides[guide_id] = row[2:5]  # languages, daily and weekly limit
                 windows[guide_id] = []
                 absences[guide_id] = []
                 tours[guide_id] = []
-            windows[guide_id].append(_window(*window))
+            windows[guide_id].append(_window(*row[5:10]))
+        elif kind == FAIRNESS:
+            fairness[guide_id] = (row[12], None if row[13] is None else parse(row[13]))
         else:
-            (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(starts_at), parse(ends_at)))
+            (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(row[10]), parse(row[11])))
     if not guides:
         return EngineInput(rules, [])
     params["found"] = list(guides)
@@ -320,7 +348,7 @@ def load_engine_input(
             languages=_languages(codes),
         )
         for guide_id, (codes, daily_limit, weekly_limit) in guides.items()
-    ])
+    ], fairness)
 
 
 def _blocking_range(zone: ZoneInfo, first: date, last: date, buffer: timedelta) -> tuple[datetime, datetime]:

@@ -242,22 +242,25 @@ class AuditEntry(db.Model):
     actor: Mapped[User | None] = relationship()
 
 
+_AUDIT_INSERT = AuditEntry.__table__.insert()
+
+
 def record(session: Any, actor: User | None, action: str, obj: Any, city_id: int | None = None,
-           **details: Any) -> AuditEntry:
-    """Add an audit entry to the session (committed with the change it describes)."""
+           **details: Any) -> None:
+    """Write an audit entry in the session's transaction (committed with the change it describes). One
+    INSERT, built once: entries are never read back or changed, so the unit of work has nothing to track."""
     if getattr(obj, "id", 0) is None:
         session.flush()
-    entry = AuditEntry(
-        actor_id=actor.id if actor else None,
-        actor_label=actor.email if actor else "system",
-        action=action,
-        object_type=type(obj).__name__.lower(),
-        object_id=getattr(obj, "id", None),
-        city_id=city_id,
-        details=details,
-    )
-    session.add(entry)
-    return entry
+    session.execute(_AUDIT_INSERT, {
+        "at": utcnow(),
+        "actor_id": actor.id if actor else None,
+        "actor_label": actor.email if actor else "system",
+        "action": action,
+        "object_type": type(obj).__name__.lower(),
+        "object_id": getattr(obj, "id", None),
+        "city_id": city_id,
+        "details": details,
+    })
 
 
 # --- guides' hours --------------------------------------------------------------------------------
@@ -398,6 +401,7 @@ class Tour(db.Model):
 Index("ix_tours_guide_time", Tour.guide_id, Tour.starts_at)
 Index("ix_tours_city_time", Tour.city_id, Tour.starts_at)
 Index("ix_tours_company_time", Tour.company_id, Tour.starts_at)
+Index("ix_tours_guide_assigned", Tour.guide_id, Tour.assigned_at)  # a guide's last assignment: one index probe
 
 
 # --- mail -----------------------------------------------------------------------------------------

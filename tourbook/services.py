@@ -13,18 +13,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
-from sqlalchemy import Select, bindparam, event, func, select, type_coerce
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .assignment import Candidate, choose_guide
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
-from .hours import EngineInput, among, load_engine_input, reload_tours
+from .hours import EngineInput, load_engine_input, reload_tours
 from .mail import queue_tour_messages
-from .models import BLOCKING_STATES, City, Company, Role, Tour, User, UTCDateTime, record, utcnow
+from .models import City, Company, Role, Tour, User, record, utcnow
 
 # --- SQLite: serialised write transactions ----------------------------------------------------------
 
@@ -154,7 +153,9 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     if problem:
         return Choice(None, problem=problem)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
+    # What the fairness rule asks comes with the calendars (one statement): the tours of the four weeks around.
+    data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True,
+                             around=(start - timedelta(days=14), start + timedelta(days=14)))
     problem = check_interval(data.rules, start, end, now)
     if problem:
         return Choice(None, problem=problem)
@@ -166,44 +167,21 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
                                  exclude_tour_id=exclude_tour_id)
         return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
-    around_from, around_to = start - timedelta(days=14), start + timedelta(days=14)
-    dialect = session.get_bind().dialect.name
-    counts = dict(session.execute(_LOAD_STATEMENTS(dialect)[0], {
-        "free": free, "blocking": list(BLOCKING_STATES), "around_from": around_from, "around_to": around_to,
-    }).all())
-    # Language and load decide first; only guides tied on both need the (history-wide) last assignment.
-    rank = {g: (g not in speaking, counts.get(g, 0)) for g in free}
-    best = min(rank.values())
-    tied = [g for g in free if rank[g] == best]
-    last = dict(session.execute(_LOAD_STATEMENTS(dialect)[1], {"tied": tied}).all()) if len(tied) > 1 else {}
     chosen = choose_guide(
-        Candidate(g, g in speaking, counts.get(g, 0), _aware(last.get(g))) for g in tied
+        Candidate(g, g in speaking, load, _aware(last))
+        for g in free for load, last in (data.fairness.get(g, (0, None)),)
     )
     return Choice(chosen, data=data)
-
-
-@cache
-def _LOAD_STATEMENTS(dialect: str) -> tuple[Select, Select]:  # noqa: N802 - a constant per dialect
-    """The fairness rule's two questions, built once: tours of each free guide in the four weeks around,
-    and each tied guide's last assignment (id lists as one array parameter on PostgreSQL)."""
-    tours = Tour.__table__.c
-    counts = (
-        select(tours.guide_id, func.count())
-        .where(among(tours.guide_id, "free", dialect), tours.status.in_(bindparam("blocking", expanding=True)),
-               tours.starts_at >= bindparam("around_from"), tours.starts_at < bindparam("around_to"))
-        .group_by(tours.guide_id)
-    )
-    last = (
-        select(tours.guide_id, type_coerce(func.max(tours.assigned_at), UTCDateTime()))
-        .where(among(tours.guide_id, "tied", dialect)).group_by(tours.guide_id)
-    )
-    return counts, last
 
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# The guide's row, locked: bookings of one guide one after the other (built once).
+_LOCK_GUIDE = select(User).where(User.id == bindparam("guide_id")).with_for_update()
 
 
 def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datetime, end: datetime,
@@ -216,7 +194,7 @@ def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datet
     if session.get_bind().dialect.name != "postgresql":
         return True
     guide_id = choice.guide_id
-    choice.guide = session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
+    choice.guide = session.execute(_LOCK_GUIDE, {"guide_id": guide_id}).scalar_one()
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendar = reload_tours(session, city, start, end, choice.data, guide_id, exclude_tour_id=exclude_tour_id)
     return calendar is not None and guide_id in free_guides(choice.data.rules, [calendar], start, end, now)
@@ -225,7 +203,7 @@ def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datet
 def _lock_guide(session: Session, guide_id: int) -> None:
     """PostgreSQL: serialise bookings of one guide so that daily and weekly limits hold under races."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(User).where(User.id == guide_id).with_for_update()).scalar_one()
+        session.execute(_LOCK_GUIDE, {"guide_id": guide_id}).scalar_one()
 
 
 MAX_ATTEMPTS = 3
