@@ -26,11 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tourbook.extensions import db
-from tourbook.hours import add_absence, reload_tours, tours_hit_by
+from tourbook.hours import add_absence, tours_hit_by
 from tourbook.models import City, Role, Tour, User
 from tourbook.services import (
+    PartnerDetails,
     TourError,
     assign_tour,
+    book_tour,
     cancel_tour,
     decline_tour,
     mark_outcome,
@@ -326,24 +328,42 @@ def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, b
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_guide_taken_between_the_choice_and_the_lock_is_not_given_a_declined_tour(city, make_guide, book,
                                                                                      monkeypatch):
-    """On PostgreSQL the guide the choice picked is locked and their tours read again: when another booking
-    took them meanwhile (here: the re-read shows a tour at the same time), the tour waits for the coordinator
-    instead of going to a guide who is no longer free."""
-    from dataclasses import replace
+    """On PostgreSQL the guide the choice picked is locked, and their tours are read again when the version
+    the database counts for them moved on: here another HR user books that guide later the same day on
+    another connection right after the choice, which reaches their daily limit of one tour (no overlap: the
+    exclusion constraint would not notice), and the declined tour waits for the coordinator instead of going
+    to a guide who is no longer free."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
 
     from tourbook import services
-    from tourbook.availability import Interval
+    from tourbook.models import Company
 
     first = make_guide(city)
     tour = book(city, local(day_after_now(7), 9))
-    make_guide(city)
+    second = make_guide(city, daily_limit=1)
+    hr_id, company_id, city_id = tour.booked_by_id, tour.company_id, city.id
+    real_choose = services._choose
+    taken: list[int] = []
 
-    def taken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calendar = reload_tours(*args, **kwargs)
-        return replace(calendar, tours=(*calendar.tours, Interval(tour.starts_at, tour.ends_at)))
+    def choose_then_taken(session, city_, start, end, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        choice = real_choose(session, city_, start, end, *args, **kwargs)
+        if session is not db.session or taken:  # the other booking's own choice, or a second attempt
+            return choice
+        engine = create_engine(db.engine.url)
+        try:
+            with Session(engine) as other:
+                booked = book_tour(other, other.get(User, hr_id), other.get(City, city_id),
+                                   other.get(Company, company_id), start + timedelta(hours=5),
+                                   end + timedelta(hours=5), PartnerDetails(first_name="Kim"), now=NOW)
+                taken.append(booked.guide_id)
+        finally:
+            engine.dispose()
+        return choice
 
-    monkeypatch.setattr(services, "reload_tours", taken)
+    monkeypatch.setattr(services, "_choose", choose_then_taken)
     assert decline_tour(db.session, first, tour, "ill", now=NOW) == "needs_guide"
+    assert taken == [second.id]  # the other booking got the guide the choice had picked
     assert (refreshed(tour).status, refreshed(tour).guide_id) == ("needs_guide", None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_calendars
@@ -101,13 +102,19 @@ def city_rules(city: City, first: date, last: date) -> CityRules:
 LONGEST_BLOCK = timedelta(hours=12 + 4)
 
 
+class Fairness(NamedTuple):
+    """What the fairness rule asks of a guide, and the version of their tours it was read with."""
+
+    tours_around: int  # blocking tours starting in the range ``around``
+    last_assigned: datetime | None  # None: never assigned
+    tours_version: int  # users.feed_version: counted up by the database with every change of their tours
+
+
 @dataclass(frozen=True, slots=True)
 class EngineInput:
     rules: CityRules
     guides: list[GuideCalendar]
-    # With ``around``: per guide, the blocking tours starting in that range and the last assignment ever
-    # (None: never assigned), what the fairness rule asks.
-    fairness: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)
+    fairness: dict[int, Fairness] = field(default_factory=dict)  # with ``around``: per guide loaded
 
 
 # The loader's statements are built once (Core, bound parameters): building, coercing and caching a select
@@ -159,7 +166,8 @@ def _guide_tours_statement(dialect: str) -> Select:
 
 
 # What a row of the calendars statement is: kind first, then the columns of windows or of absences and tours,
-# and with fairness two more: the guide's tours in the range around and their last assignment.
+# and with fairness three more: the guide's tours in the range around, their last assignment and the version
+# of their tours (read in the same snapshot as the tours).
 WINDOW, ABSENCE, TOUR, FAIRNESS = 0, 1, 2, 3
 
 
@@ -172,7 +180,8 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
     weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier until
     ``until_minute`` or later; ``fairness``: also one row per guide with what the fairness rule asks (blocking
     tours starting from ``around_from`` until before ``around_to``; the last assignment, one probe of the
-    index on guide and assignment). ``opt_ins`` reads the holiday opt-ins of the guides in ``found``."""
+    index on guide and assignment; ``users.feed_version``). ``opt_ins`` reads the holiday opt-ins of the
+    guides in ``found``."""
     windows = (
         select(
             _users.id, _users.guide_languages, _users.daily_limit, _users.weekly_limit, _windows.weekday,
@@ -202,7 +211,7 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
     no_instant = cast(null(), instant)
     no_window = [cast(null(), Integer())] * 6 + [cast(null(), Date())] * 2  # languages to valid_until
     no_window[0] = cast(null(), String())
-    no_fairness = [cast(null(), Integer()), no_instant] if fairness else []
+    no_fairness = [cast(null(), Integer()), no_instant, cast(null(), Integer())] if fairness else []
     parts = [
         select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant, *no_fairness),
         select(literal_column(str(ABSENCE), Integer()), _absences.guide_id, *no_window,
@@ -223,8 +232,9 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
             _tours.starts_at >= bindparam("around_from"), _tours.starts_at < bindparam("around_to"),
         ).scalar_subquery()
         last = select(func.max(_tours.assigned_at)).where(_tours.guide_id == guide.c.id).scalar_subquery()
+        version = select(_users.feed_version).where(_users.id == guide.c.id).scalar_subquery()
         parts.append(select(literal_column(str(FAIRNESS), Integer()), guide.c.id, *no_window, no_instant,
-                            no_instant, load, _instant(last, dialect)))
+                            no_instant, load, _instant(last, dialect), version))
     calendars = union_all(*parts).order_by(literal_column("1"), literal_column("2"))
     return {
         "calendars": calendars,
@@ -312,7 +322,7 @@ def load_engine_input(
     windows: dict[int, list[Window]] = {}
     absences: dict[int, list[Interval]] = {}
     tours: dict[int, list[Interval]] = {}
-    fairness: dict[int, tuple[int, datetime | None]] = {}
+    fairness: dict[int, Fairness] = {}
     parse = _from_text if text_instants else _to_utc
     # Ordered by kind and guide: the windows (which make the guides) come first.
     for row in connection.execute(statements["calendars"], params).all():  # one fetch, not one per row
@@ -325,7 +335,7 @@ def load_engine_input(
                 tours[guide_id] = []
             windows[guide_id].append(_window(*row[5:10]))
         elif kind == FAIRNESS:
-            fairness[guide_id] = (row[12], None if row[13] is None else parse(row[13]))
+            fairness[guide_id] = Fairness(row[12], None if row[13] is None else parse(row[13]), row[14])
         else:
             (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(row[10]), parse(row[11])))
     if not guides:

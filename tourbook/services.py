@@ -168,8 +168,8 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
         return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
     chosen = choose_guide(
-        Candidate(g, g in speaking, load, _aware(last))
-        for g in free for load, last in (data.fairness.get(g, (0, None)),)
+        Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
+        for g in free
     )
     return Choice(chosen, data=data)
 
@@ -180,21 +180,31 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-# The guide's row, locked: bookings of one guide one after the other (built once).
-_LOCK_GUIDE = select(User).where(User.id == bindparam("guide_id")).with_for_update()
+# The guide's row, locked: bookings of one guide one after the other (built once). As it is now, also when
+# the session holds the guide already: its feed_version says whether their tours changed.
+_LOCK_GUIDE = (
+    select(User).where(User.id == bindparam("guide_id")).with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datetime, end: datetime,
                       now: datetime, exclude_tour_id: int | None = None) -> bool:
     """Whether the chosen guide is still free, asked under a lock on PostgreSQL: the guide's row is locked
     (bookings of one guide one after the other, so that daily and weekly limits hold under races; the row
-    read also serves the mail to the guide) and their tours read again, which another booking may have
-    changed since the choice read them. On SQLite the whole booking runs in BEGIN IMMEDIATE: nothing can
+    read also serves the mail to the guide) and, when the version of their tours moved on since the choice
+    read them, their tours read again. On SQLite the whole booking runs in BEGIN IMMEDIATE: nothing can
     have changed since the choice, which was made inside it."""
     if session.get_bind().dialect.name != "postgresql":
         return True
     guide_id = choice.guide_id
     choice.guide = session.execute(_LOCK_GUIDE, {"guide_id": guide_id}).scalar_one()
+    read = choice.data.fairness.get(guide_id)
+    if read is not None and read.tours_version == choice.guide.feed_version:
+        # The database counts every change of the guide's tours in their row (users.feed_version, by
+        # triggers, in the changing transaction): the same count as when the choice read their tours, now
+        # that the lock waited for any such change, means nothing changed; the choice stands as it was made.
+        return True
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendar = reload_tours(session, city, start, end, choice.data, guide_id, exclude_tour_id=exclude_tour_id)
     return calendar is not None and guide_id in free_guides(choice.data.rules, [calendar], start, end, now)
