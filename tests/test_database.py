@@ -5,6 +5,7 @@ the pool is replaced without an error."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 
 import pytest
 from flask import Flask
@@ -118,6 +119,18 @@ def test_a_read_only_view_runs_without_a_transaction_and_leaves_none_behind(rout
     for _ in range(3):
         assert client.get("/_test/state-read-only").get_data(as_text=True) == "IDLE"
         assert client.get("/_test/state").get_data(as_text=True) == "INTRANS"
+
+
+def test_postgresql_sessions_run_in_utc(routes, backend):  # noqa: ANN001
+    if backend != "postgresql":
+        pytest.skip("SQLite has no session time zone")
+    with routes.app_context():
+        zone, instant = db.session.execute(text("SELECT current_setting('TimeZone'), now()")).one()
+        # A date taken of an instant in SQL is the UTC date, whatever the server's default zone.
+        day = db.session.execute(text("SELECT CAST(TIMESTAMPTZ '2026-03-29 23:30:00+00' AS DATE)")).scalar()
+    assert zone == "UTC"
+    assert instant.tzinfo is UTC
+    assert day.isoformat() == "2026-03-29"
 
 
 def test_a_connection_the_server_ended_is_replaced_without_an_error(routes, backend, make_city):  # noqa: ANN001

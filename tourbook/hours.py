@@ -255,7 +255,7 @@ _from_text = datetime.fromisoformat
 
 
 def _to_utc(instant: datetime) -> datetime:
-    return instant.astimezone(UTC)
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
 def _steady(day: date, zone: ZoneInfo) -> bool:
