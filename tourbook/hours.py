@@ -235,7 +235,7 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
         version = select(_users.feed_version).where(_users.id == guide.c.id).scalar_subquery()
         parts.append(select(literal_column(str(FAIRNESS), Integer()), guide.c.id, *no_window, no_instant,
                             no_instant, load, _instant(last, dialect), version))
-    calendars = union_all(*parts).order_by(literal_column("1"), literal_column("2"))
+    calendars = union_all(*parts)  # in any order: sorting thousands of rows would cost the server more
     return {
         "calendars": calendars,
         "opt_ins": select(_opt_ins.guide_id, _opt_ins.day).where(
@@ -324,22 +324,24 @@ def load_engine_input(
     tours: dict[int, list[Interval]] = {}
     fairness: dict[int, Fairness] = {}
     parse = _from_text if text_instants else _to_utc
-    # Ordered by kind and guide: the windows (which make the guides) come first.
-    for row in connection.execute(statements["calendars"], params).all():  # one fetch, not one per row
-        kind, guide_id = row[0], row[1]
-        if kind == WINDOW:
+    rows = connection.execute(statements["calendars"], params).all()  # one fetch, not one per row
+    for row in rows:  # the windows first: they make the guides
+        if row[0] == WINDOW:
+            guide_id = row[1]
             if guide_id not in guides:
                 guides[guide_id] = row[2:5]  # languages, daily and weekly limit
                 windows[guide_id] = []
                 absences[guide_id] = []
                 tours[guide_id] = []
             windows[guide_id].append(_window(*row[5:10]))
-        elif kind == FAIRNESS:
-            fairness[guide_id] = Fairness(row[12], None if row[13] is None else parse(row[13]), row[14])
-        else:
-            (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(row[10]), parse(row[11])))
     if not guides:
         return EngineInput(rules, [])
+    for row in rows:
+        kind, guide_id = row[0], row[1]
+        if kind == FAIRNESS:
+            fairness[guide_id] = Fairness(row[12], None if row[13] is None else parse(row[13]), row[14])
+        elif kind != WINDOW:
+            (absences if kind == ABSENCE else tours)[guide_id].append(Interval(parse(row[10]), parse(row[11])))
     params["found"] = list(guides)
     opt_ins: dict[int, set[date]] = {}
     if rules.holidays:
@@ -357,7 +359,7 @@ def load_engine_input(
             weekly_limit=weekly_limit,
             languages=_languages(codes),
         )
-        for guide_id, (codes, daily_limit, weekly_limit) in guides.items()
+        for guide_id, (codes, daily_limit, weekly_limit) in sorted(guides.items())  # by id, as always
     ], fairness)
 
 
