@@ -22,6 +22,7 @@ send a ``SELECT 1`` before every request for the same answer."""
 from __future__ import annotations
 
 import logging
+import os
 import select
 from collections.abc import Callable
 from functools import wraps
@@ -83,7 +84,9 @@ def _sessions_in_utc(dialect, connection_record, cargs, cparams) -> None:  # noq
     hands out datetimes in UTC (with its zone database's "Etc/UTC" every conversion costs ten times as much,
     which the availability loader does thousands of times)."""
     if dialect.name == "postgresql":
-        cparams["options"] = (cparams.get("options", "") + " -c TimeZone=UTC").strip()
+        # Added to the options of the URL, or else of PGOPTIONS, which an options parameter would replace.
+        given = cparams.get("options", os.environ.get("PGOPTIONS", ""))
+        cparams["options"] = (given + " -c TimeZone=UTC").strip()
 
 
 @event.listens_for(Pool, "checkout")
