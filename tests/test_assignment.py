@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tourbook.assignment import Candidate, choose_guide
+from tourbook.assignment import Candidate, choose_guide, rank_guides
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MAY = datetime(2026, 5, 1, 10, tzinfo=UTC)
@@ -94,3 +94,16 @@ def test_the_choice_does_not_depend_on_the_order_of_candidates():
 def test_naive_last_assignment_is_rejected():
     with pytest.raises(ValueError, match="timezone-aware"):
         choose_guide([candidate(1, last=datetime(2026, 5, 1, 10))])
+
+
+def test_the_ranking_lists_every_candidate_in_the_rules_order_with_the_choice_first():
+    candidates = [
+        candidate(5, speaks=False, tours=0),
+        candidate(4, tours=2, last=MAY),
+        candidate(3, tours=2, last=None),
+        candidate(2, tours=1),
+        candidate(1, tours=2, last=MAY),
+    ]
+    ranked = rank_guides(random.sample(candidates, len(candidates)))
+    assert ranked == [2, 3, 1, 4, 5]
+    assert ranked[0] == choose_guide(candidates)

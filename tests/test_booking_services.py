@@ -367,6 +367,31 @@ def test_a_guide_taken_between_the_choice_and_the_lock_is_not_given_a_declined_t
     assert (refreshed(tour).status, refreshed(tour).guide_id) == ("needs_guide", None)
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TOURBOOK_TEST_DATABASE_URL")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_guide_another_booking_holds_right_now_is_passed_over_for_the_next(city, make_guide, book):
+    """While another booking holds the guide the rule picks first (its transaction locked their row and has
+    not ended), a booking at the same moment goes to the next guide in the rule's order at once, instead of
+    waiting for the other one to finish."""
+    from sqlalchemy import create_engine, text
+
+    first, second = make_guide(city), make_guide(city)
+    engine = create_engine(db.engine.url)
+    try:
+        with engine.connect() as other:
+            other.execute(select(User.id).where(User.id == first.id).with_for_update())
+            db.session.execute(text("SET LOCAL lock_timeout = '3s'"))  # waiting would fail, not hang
+            tour = book(city, local(day_after_now(7), 9))
+            other.rollback()
+    finally:
+        engine.dispose()
+    assert tour.guide_id == second.id
+    # With nobody holding them, the rule's first choice would have been the other guide: equally busy before,
+    # never assigned, lower id; and now the less busy one.
+    assert book(city, local(day_after_now(7), 14)).guide_id == first.id
+
+
 def test_declining_a_tour_that_started_is_refused(city, make_guide, book):
     guide = make_guide(city)
     make_guide(city)

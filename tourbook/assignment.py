@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["Candidate", "choose_guide"]
+__all__ = ["Candidate", "choose_guide", "rank_guides"]
 
 _NEVER = datetime.min.replace(tzinfo=UTC)  # sorts before any real assignment
 
@@ -28,6 +28,11 @@ def choose_guide(candidates: Iterable[Candidate]) -> int | None:
     """
     best = min(candidates, key=_rank, default=None)
     return None if best is None else best.guide_id
+
+
+def rank_guides(candidates: Iterable[Candidate]) -> list[int]:
+    """All candidates' guide ids in the rule's order: the one ``choose_guide`` picks first."""
+    return [c.guide_id for c in sorted(candidates, key=_rank)]
 
 
 def _rank(candidate: Candidate) -> tuple[bool, int, datetime, int]:

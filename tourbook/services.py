@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from .assignment import Candidate, choose_guide
+from .assignment import Candidate, rank_guides
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
 from .hours import EngineInput, load_engine_input, reload_tours
 from .mail import queue_tour_messages
@@ -137,13 +137,15 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
 @dataclass
 class Choice:
     """What _choose found: the guide (None when nobody is free), else the nearest alternatives, or the
-    interval's problem; ``data`` is what it read, for the re-check after the guide's lock."""
+    interval's problem; ``data`` is what it read, for the re-check after the guide's lock; ``ranked`` the
+    free guides in the rule's order (``guide_id`` first), for when that one is being booked right now."""
 
     guide_id: int | None
     alternatives: list[Interval] = field(default_factory=list)
     problem: str | None = None
     data: EngineInput | None = None
     guide: User | None = None  # the guide's row as the lock read it: held here, the session keeps it for the mail
+    ranked: list[int] = field(default_factory=list)
 
 
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
@@ -161,17 +163,17 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
         return Choice(None, problem=problem)
     free = [g for g in free_guides(data.rules, data.guides, start, end, now) if not skip or g not in skip]
     if prefer is not None and prefer in free:
-        return Choice(prefer, data=data)
+        return Choice(prefer, data=data, ranked=[prefer])
     if not free:
         wide = load_engine_input(session, city, start - timedelta(days=8), end + timedelta(days=8),
                                  exclude_tour_id=exclude_tour_id)
         return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
-    chosen = choose_guide(
+    ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
         for g in free
     )
-    return Choice(chosen, data=data)
+    return Choice(ranked[0], data=data, ranked=ranked)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -181,33 +183,72 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 # The guide's row, locked: bookings of one guide one after the other (built once). As it is now, also when
-# the session holds the guide already: its feed_version says whether their tours changed.
+# the session holds the guide already: its feed_version says whether their tours changed. The second form
+# passes over a guide whose row another booking holds right now (no row then).
 _LOCK_GUIDE = (
     select(User).where(User.id == bindparam("guide_id")).with_for_update()
     .execution_options(populate_existing=True)
 )
+_LOCK_GUIDE_UNLESS_TAKEN = (
+    select(User).where(User.id == bindparam("guide_id")).with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+MAX_GUIDES_PER_ATTEMPT = 5
 
 
-def _lock_and_recheck(session: Session, city: City, choice: Choice, start: datetime, end: datetime,
-                      now: datetime, exclude_tour_id: int | None = None) -> bool:
-    """Whether the chosen guide is still free, asked under a lock on PostgreSQL: the guide's row is locked
-    (bookings of one guide one after the other, so that daily and weekly limits hold under races; the row
-    read also serves the mail to the guide) and, when the version of their tours moved on since the choice
-    read them, their tours read again. On SQLite the whole booking runs in BEGIN IMMEDIATE: nothing can
-    have changed since the choice, which was made inside it."""
+def _lock_a_free_guide(session: Session, city: City, choice: Choice, start: datetime, end: datetime,
+                       now: datetime, tried: set[int], exclude_tour_id: int | None = None) -> bool:
+    """Lock the first guide of ``choice.ranked`` who is still free and make them ``choice.guide_id``;
+    False when none is (the caller starts over with fresh data, or gives up).
+
+    On PostgreSQL a guide's row is locked (bookings of one guide one after the other, so that daily and
+    weekly limits hold under races; the row read also serves the mail to the guide) and, when the version of
+    their tours moved on since the choice read them, their tours are read again. A guide whose row another
+    booking holds right now is passed over for the next in the rule's order, instead of waiting for that
+    booking and then perhaps finding them taken: bookings at the same time go to different guides. Only when
+    every one of them is held does it wait, for the first, holding no guide's lock itself (so two bookings
+    never wait for each other). Guides found no longer free are added to ``tried``. On SQLite the whole
+    booking runs in BEGIN IMMEDIATE: nothing can have changed since the choice, which was made inside it."""
+    candidates = [g for g in choice.ranked if g not in tried][:MAX_GUIDES_PER_ATTEMPT]
+    if not candidates:
+        return False
     if session.get_bind().dialect.name != "postgresql":
+        choice.guide_id = candidates[0]
+        tried.add(candidates[0])
         return True
-    guide_id = choice.guide_id
-    choice.guide = session.execute(_LOCK_GUIDE, {"guide_id": guide_id}).scalar_one()
-    read = choice.data.fairness.get(guide_id)
-    if read is not None and read.tours_version == choice.guide.feed_version:
+    locked_any = False
+    for guide_id in candidates:
+        guide = session.execute(_LOCK_GUIDE_UNLESS_TAKEN, {"guide_id": guide_id}).scalar_one_or_none()
+        if guide is None:
+            continue  # another booking holds this guide right now
+        locked_any = True
+        if _still_free(session, city, choice, guide, start, end, now, exclude_tour_id):
+            return True
+        tried.add(guide_id)
+    if locked_any:
+        return False
+    guide = session.execute(_LOCK_GUIDE, {"guide_id": candidates[0]}).scalar_one()
+    if _still_free(session, city, choice, guide, start, end, now, exclude_tour_id):
+        return True
+    tried.add(candidates[0])
+    return False
+
+
+def _still_free(session: Session, city: City, choice: Choice, guide: User, start: datetime, end: datetime,
+                now: datetime, exclude_tour_id: int | None) -> bool:
+    """Whether the locked ``guide`` is free for [start, end) as they are now; if so, they are the choice."""
+    read = choice.data.fairness.get(guide.id)
+    if read is None or read.tours_version != guide.feed_version:
         # The database counts every change of the guide's tours in their row (users.feed_version, by
-        # triggers, in the changing transaction): the same count as when the choice read their tours, now
-        # that the lock waited for any such change, means nothing changed; the choice stands as it was made.
-        return True
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    calendar = reload_tours(session, city, start, end, choice.data, guide_id, exclude_tour_id=exclude_tour_id)
-    return calendar is not None and guide_id in free_guides(choice.data.rules, [calendar], start, end, now)
+        # triggers, in the changing transaction): a count other than when the choice read their tours
+        # means they changed since; read them again. The same count, now that the lock waited for any
+        # such change, means the choice's data still holds for them.
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        calendar = reload_tours(session, city, start, end, choice.data, guide.id, exclude_tour_id=exclude_tour_id)
+        if calendar is None or guide.id not in free_guides(choice.data.rules, [calendar], start, end, now):
+            return False
+    choice.guide_id, choice.guide = guide.id, guide
+    return True
 
 
 def _lock_guide(session: Session, guide_id: int) -> None:
@@ -260,10 +301,9 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
             raise TourError(choice.problem, "start")
         if choice.guide_id is None:
             raise TourError("slot_taken" if tried else "no_guide", "start", choice.alternatives)
-        guide_id = choice.guide_id
-        tried.add(guide_id)
-        if not _lock_and_recheck(session, city_now, choice, start, end, now):
+        if not _lock_a_free_guide(session, city_now, choice, start, end, now, tried):
             raise IntegrityError("guide no longer free", None, Exception("re-check"))
+        guide_id = choice.guide_id
         tour = Tour(
             uid=secrets.token_hex(16), token=_new_token(), city_id=city_id, company_id=company_id,
             booked_by_id=actor_id, guide_id=guide_id, status="confirmed", starts_at=start, ends_at=end,
@@ -312,10 +352,9 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
             raise TourError(choice.problem, "start")
         if choice.guide_id is None:
             raise TourError("slot_taken" if tried else "no_guide", "start", choice.alternatives)
-        guide_id = choice.guide_id
-        tried.add(guide_id)
-        if not _lock_and_recheck(session, city, choice, start, end, now, exclude_tour_id=t.id):
+        if not _lock_a_free_guide(session, city, choice, start, end, now, tried, exclude_tour_id=t.id):
             raise IntegrityError("guide no longer free", None, Exception("re-check"))
+        guide_id = choice.guide_id
         previous_guide = t.guide_id
         t.starts_at, t.ends_at = start, end
         t.blocked_until = end + timedelta(minutes=city.buffer_minutes)
@@ -369,9 +408,13 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     guide_id = choice.guide_id
     if tour.starts_at <= now:
         guide_id = None  # too late for a new guide to take over automatically
-    if guide_id is not None and not _lock_and_recheck(session, city, choice, tour.starts_at, tour.ends_at, now,
-                                                      exclude_tour_id=tour.id):
-        guide_id = None  # another booking took the guide meanwhile: the coordinator finds one
+    if guide_id is not None:
+        tried = {leaving} if leaving else set()
+        if _lock_a_free_guide(session, city, choice, tour.starts_at, tour.ends_at, now, tried,
+                              exclude_tour_id=tour.id):
+            guide_id = choice.guide_id
+        else:
+            guide_id = None  # other bookings took the guides meanwhile: the coordinator finds one
     if guide_id is not None:
         tour.guide_id = guide_id
         tour.assigned_at = now
