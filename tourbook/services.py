@@ -288,7 +288,8 @@ def _new_token() -> str:
 
 def book_tour(session: Session, actor: User, city: City, company: Company, start: datetime, end: datetime,
               partner: PartnerDetails, now: datetime | None = None) -> Tour:
-    """Book a tour with the guide the rule picks. Raises TourError: an interval problem code, ``no_guide``
+    """Book a tour with the guide the rule picks (the next in its order when another booking is taking that
+    guide at this moment, see _lock_a_free_guide). Raises TourError: an interval problem code, ``no_guide``
     (with alternatives) or ``slot_taken``."""
     now = now or utcnow()
     city_id, company_id, actor_id = city.id, company.id, actor.id
