@@ -112,14 +112,16 @@ def test_a_read_only_view_runs_without_a_transaction_and_leaves_none_behind(rout
         assert client.get("/_test/state").get_data(as_text=True) == "INTRANS"
 
 
-def test_postgresql_sessions_run_in_utc(routes, backend):  # noqa: ANN001
+def test_postgresql_sessions_run_in_utc_with_one_plan_per_prepared_statement(routes, backend):  # noqa: ANN001
     if backend != "postgresql":
         pytest.skip("SQLite has no session time zone")
     with routes.app_context():
-        zone, instant = db.session.execute(text("SELECT current_setting('TimeZone'), now()")).one()
+        zone, instant, plans = db.session.execute(
+            text("SELECT current_setting('TimeZone'), now(), current_setting('plan_cache_mode')")).one()
         # A date taken of an instant in SQL is the UTC date, whatever the server's default zone.
         day = db.session.execute(text("SELECT CAST(TIMESTAMPTZ '2026-03-29 23:30:00+00' AS DATE)")).scalar()
     assert zone == "UTC"
+    assert plans == "force_generic_plan"
     assert instant.tzinfo is UTC
     assert day.isoformat() == "2026-03-29"
 
