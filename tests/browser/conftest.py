@@ -144,7 +144,18 @@ def start_live_server(directory: Path) -> LiveServer:
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
             pass
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    def buffered(environ: dict, start_response: Any) -> list[bytes]:  # noqa: ANN401
+        # Each response whole, its iterator closed at once: when the browser drops a connection (a page
+        # left while the favicon still loads), the development server stops writing and never closes the
+        # iterator, and the open static file would surface as an unraisable ResourceWarning in some test.
+        result = app(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+
+    server = make_server("127.0.0.1", 0, buffered, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     live = LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, server=server, thread=thread)
 
