@@ -20,7 +20,10 @@ sync workers close them) then send, phase by phase:
   has shown the confirmation (the message travels in the cookie until then).
 
 Each result line has the median and 95th percentile latency seen by the 10 clients, the throughput and
-``ratio_to_bare`` (throughput relative to the bare endpoint in the same run), and ``median_ms_one_client``
+``ratio_to_bare`` (throughput relative to the bare endpoint in the same run), ``cpu_ms_per_request`` (CPU
+time per request of the gunicorn processes, of PostgreSQL's processes on this machine and of the clients,
+while the 10 clients ran: what a request costs the machine, whatever else it is doing), and
+``median_ms_one_client``
 (one client alone: what a request costs without queueing behind the others; with 2 sync workers and 10
 clients a request waits for about four others, so the 10-client median is about five times that).
 Targets (issue 4): medians under 30 ms and 60 ms. Every phase stops after a fixed number of requests or
@@ -33,6 +36,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -322,7 +326,7 @@ def measure(dataset: Dataset) -> Iterator[dict]:
         server = start_server(database_url, port, instance)
         try:
             wait_until_up(port, server)
-            yield from _measure(port, dataset)
+            yield from _measure(port, dataset, server.pid)  # gunicorn's own session: its pid is the group
         finally:
             stop_server(server)
             with dataset.app.app_context():
@@ -331,7 +335,33 @@ def measure(dataset: Dataset) -> Iterator[dict]:
             note(f"booking: server stopped, {removed} benchmark tours removed")
 
 
-def _measure(port: int, dataset: Dataset) -> Iterator[dict]:
+def cpu_seconds(server_group: int) -> tuple[float, float, float] | None:
+    """CPU seconds used so far by the gunicorn processes (the server's process group), by PostgreSQL's
+    processes on this machine and by this process (the clients); None where /proc is not there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    web = database = 0
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read(16)
+        except OSError:
+            continue  # ended meanwhile
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if int(fields[2]) == server_group:  # pgrp
+            web += used
+        elif command.startswith(b"postgres"):
+            database += used
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return web / tick, database / tick, own.ru_utime + own.ru_stime
+
+
+def _measure(port: int, dataset: Dataset, server_group: int) -> Iterator[dict]:
     clients = [Client(port) for _ in range(CLIENTS)]
     for client in clients:
         client.sign_in()
@@ -376,12 +406,19 @@ def _measure(port: int, dataset: Dataset) -> Iterator[dict]:
         return status
 
     results: dict[str, tuple[list[float], float, Counter]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     alone: dict[str, list[float]] = {}
     for name, send in (("bare_endpoint", bare), ("signed_in_endpoint", signed_in),
                        ("availability_fragment", availability), ("booking_post", booking)):
         load(clients, send, CLIENTS * WARMUP_PER_CLIENT, 30.0)  # connections, templates, caches
         requests, seconds = PHASES[name]
+        before = cpu_seconds(server_group)
         results[name] = load(clients, send, requests, seconds)
+        after = cpu_seconds(server_group)
+        if before and after:
+            count = len(results[name][0])
+            cpu[name] = {part: round((b - a) / count * 1000, 2)
+                         for part, a, b in zip(("web", "database", "clients"), before, after, strict=True)}
         # One client alone: no queueing behind the others, so this is what one request costs the server.
         alone[name] = load(clients[:1], send, *ALONE)[0]
         note(f"booking: {name} done ({len(results[name][0])} + {len(alone[name])} requests)")
@@ -393,6 +430,8 @@ def _measure(port: int, dataset: Dataset) -> Iterator[dict]:
                 "ratio_to_bare": round(rps / bare_rps, 3), "requests": len(latencies),
                 "median_ms_one_client": round(statistics.median(alone[name]), 2),
                 "statuses": {str(k): v for k, v in sorted(statuses.items())}, **common}
+        if name in cpu:
+            line["cpu_ms_per_request"] = cpu[name]
         if name in TARGETS_MS:
             line["target_ms"] = TARGETS_MS[name]
             line["meets_target"] = line["median_ms"] < TARGETS_MS[name]
