@@ -209,8 +209,8 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
     guides = select(found.c.id)
     instant = String() if dialect == "sqlite" else DateTime(timezone=True)
     no_instant = cast(null(), instant)
-    no_window = [cast(null(), Integer())] * 6 + [cast(null(), Date())] * 2  # languages to valid_until
-    no_window[0] = cast(null(), String())
+    # In place of languages, daily and weekly limit, weekday, start and end minute, valid_from, valid_until:
+    no_window = [cast(null(), String())] + [cast(null(), Integer())] * 5 + [cast(null(), Date())] * 2
     no_fairness = [cast(null(), Integer()), no_instant, cast(null(), Integer())] if fairness else []
     parts = [
         select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant, *no_fairness),
@@ -258,6 +258,18 @@ def _to_utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
+def _instant_reader(dialect: str):  # noqa: ANN202
+    """How the loader's instants (see _instant) become aware UTC datetimes."""
+    return _from_text if dialect == "sqlite" else _to_utc
+
+
+def _range_params(zone: ZoneInfo, first: date, last: date, buffer: timedelta, exclude_tour_id: int | None) -> dict:
+    """The parameters of the absences and tours that count for [first, last] (see _tours_overlapping)."""
+    range_start, range_end = _blocking_range(zone, first, last, buffer)
+    return {"range_start": range_start, "range_end": range_end, "tours_from": range_start - LONGEST_BLOCK,
+            "exclude_tour_id": exclude_tour_id or 0}
+
+
 def _steady(day: date, zone: ZoneInfo) -> bool:
     """The date has 24 real hours: no daylight-saving change."""
     midnight = datetime.combine(day, time(), zone).astimezone(UTC)
@@ -294,11 +306,9 @@ def load_engine_input(
     rules = city_rules(city, first, last)
     if guide_ids is not None and not guide_ids:
         return EngineInput(rules, [])
-    range_start, range_end = _blocking_range(zone, first, last, rules.buffer)
     days = (last - first).days + 1
     session.flush()  # Core statements do not autoflush; the caller's pending changes must count
     connection = session.connection()
-    text_instants = connection.dialect.name == "sqlite"
     covering = covering and first == last and _steady(first, zone)
     statements = _loader_statements(
         connection.dialect.name, guide_ids is not None, days < 7, covering, around is not None
@@ -316,14 +326,13 @@ def load_engine_input(
     if around is not None:
         params["around_from"], params["around_to"] = around
 
-    params.update(range_start=range_start, range_end=range_end, tours_from=range_start - LONGEST_BLOCK,
-                  exclude_tour_id=exclude_tour_id or 0)
+    params.update(_range_params(zone, first, last, rules.buffer, exclude_tour_id))
     guides: dict[int, tuple[str, int, int]] = {}
     windows: dict[int, list[Window]] = {}
     absences: dict[int, list[Interval]] = {}
     tours: dict[int, list[Interval]] = {}
     fairness: dict[int, Fairness] = {}
-    parse = _from_text if text_instants else _to_utc
+    parse = _instant_reader(connection.dialect.name)
     rows = connection.execute(statements["calendars"], params).all()  # one fetch, not one per row
     for row in rows:  # the windows first: they make the guides
         if row[0] == WINDOW:
@@ -382,20 +391,14 @@ def reload_tours(session: Session, city: City, start: datetime, end: datetime, d
         return None
     zone = ZoneInfo(city.timezone)
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-    range_start, range_end = _blocking_range(zone, first, last, data.rules.buffer)
     session.flush()
     connection = session.connection()
     dialect = connection.dialect.name
-    statement = _guide_tours_statement(dialect)
-    rows = connection.execute(statement, {
-        "found": [guide_id], "range_start": range_start, "range_end": range_end,
-        "tours_from": range_start - LONGEST_BLOCK, "exclude_tour_id": exclude_tour_id or 0,
+    rows = connection.execute(_guide_tours_statement(dialect), {
+        "found": [guide_id], **_range_params(zone, first, last, data.rules.buffer, exclude_tour_id),
     }).all()
-    if dialect == "sqlite":
-        tours = tuple(Interval(_from_text(a), _from_text(b)) for _g, a, b in rows)
-    else:
-        tours = tuple(Interval(a.astimezone(UTC), b.astimezone(UTC)) for _g, a, b in rows)
-    return replace(calendar, tours=tours)
+    parse = _instant_reader(dialect)
+    return replace(calendar, tours=tuple(Interval(parse(a), parse(b)) for _g, a, b in rows))
 
 
 # --- changing a guide's hours ---------------------------------------------------------------------

@@ -185,14 +185,9 @@ def _aware(value: datetime | None) -> datetime | None:
 # The guide's row, locked: bookings of one guide one after the other (built once). As it is now, also when
 # the session holds the guide already: its feed_version says whether their tours changed. The second form
 # passes over a guide whose row another booking holds right now (no row then).
-_LOCK_GUIDE = (
-    select(User).where(User.id == bindparam("guide_id")).with_for_update()
-    .execution_options(populate_existing=True)
-)
-_LOCK_GUIDE_UNLESS_TAKEN = (
-    select(User).where(User.id == bindparam("guide_id")).with_for_update(skip_locked=True)
-    .execution_options(populate_existing=True)
-)
+_GUIDE = select(User).where(User.id == bindparam("guide_id")).execution_options(populate_existing=True)
+_LOCK_GUIDE = _GUIDE.with_for_update()
+_LOCK_GUIDE_UNLESS_TAKEN = _GUIDE.with_for_update(skip_locked=True)
 MAX_GUIDES_PER_ATTEMPT = 5
 
 
@@ -222,21 +217,18 @@ def _lock_a_free_guide(session: Session, city: City, choice: Choice, start: date
         if guide is None:
             continue  # another booking holds this guide right now
         locked_any = True
-        if _still_free(session, city, choice, guide, start, end, now, exclude_tour_id):
+        if _still_free(session, city, choice, guide, start, end, now, tried, exclude_tour_id):
             return True
-        tried.add(guide_id)
     if locked_any:
         return False
     guide = session.execute(_LOCK_GUIDE, {"guide_id": candidates[0]}).scalar_one()
-    if _still_free(session, city, choice, guide, start, end, now, exclude_tour_id):
-        return True
-    tried.add(candidates[0])
-    return False
+    return _still_free(session, city, choice, guide, start, end, now, tried, exclude_tour_id)
 
 
 def _still_free(session: Session, city: City, choice: Choice, guide: User, start: datetime, end: datetime,
-                now: datetime, exclude_tour_id: int | None) -> bool:
-    """Whether the locked ``guide`` is free for [start, end) as they are now; if so, they are the choice."""
+                now: datetime, tried: set[int], exclude_tour_id: int | None) -> bool:
+    """Whether the locked ``guide`` is free for [start, end) as they are now: if so, they are the choice,
+    else they join ``tried``."""
     read = choice.data.fairness.get(guide.id)
     if read is None or read.tours_version != guide.feed_version:
         # The database counts every change of the guide's tours in their row (users.feed_version, by
@@ -246,6 +238,7 @@ def _still_free(session: Session, city: City, choice: Choice, guide: User, start
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         calendar = reload_tours(session, city, start, end, choice.data, guide.id, exclude_tour_id=exclude_tour_id)
         if calendar is None or guide.id not in free_guides(choice.data.rules, [calendar], start, end, now):
+            tried.add(guide.id)
             return False
     choice.guide_id, choice.guide = guide.id, guide
     return True
