@@ -180,12 +180,13 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
     weekdays in ``weekdays``; ``covering``: only windows from ``from_minute`` or earlier until
     ``until_minute`` or later; ``fairness``: also one row per guide with what the fairness rule asks (blocking
     tours starting from ``around_from`` until before ``around_to``; the last assignment, one probe of the
-    index on guide and assignment; ``users.feed_version``). ``opt_ins`` reads the holiday opt-ins of the
-    guides in ``found``."""
+    index on guide and assignment; ``users.feed_version``, read with the windows, not by a probe of its own).
+    ``opt_ins`` reads the holiday opt-ins of the guides in ``found``."""
     windows = (
         select(
             _users.id, _users.guide_languages, _users.daily_limit, _users.weekly_limit, _windows.weekday,
             _windows.start_minute, _windows.end_minute, _windows.valid_from, _windows.valid_until,
+            *([_users.feed_version] if fairness else []),
         )
         .join_from(AvailabilityWindow.__table__, User.__table__, _windows.guide_id == _users.id)
         .where(
@@ -207,13 +208,14 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
         )
     found = windows.cte("found_windows")  # read once, by the three parts
     guides = select(found.c.id)
+    window_columns = [c for c in found.c if c.name != "feed_version"]
     instant = String() if dialect == "sqlite" else DateTime(timezone=True)
     no_instant = cast(null(), instant)
     # In place of languages, daily and weekly limit, weekday, start and end minute, valid_from, valid_until:
     no_window = [cast(null(), String())] + [cast(null(), Integer())] * 5 + [cast(null(), Date())] * 2
     no_fairness = [cast(null(), Integer()), no_instant, cast(null(), Integer())] if fairness else []
     parts = [
-        select(literal_column(str(WINDOW), Integer()), *found.c, no_instant, no_instant, *no_fairness),
+        select(literal_column(str(WINDOW), Integer()), *window_columns, no_instant, no_instant, *no_fairness),
         select(literal_column(str(ABSENCE), Integer()), _absences.guide_id, *no_window,
                _instant(_absences.starts_at, dialect), _instant(_absences.ends_at, dialect), *no_fairness).where(
             _absences.guide_id.in_(guides),
@@ -226,15 +228,15 @@ def _loader_statements(dialect: str, by_ids: bool, by_weekday: bool, covering: b
         ),
     ]
     if fairness:
-        guide = guides.distinct().subquery("fair")
+        # The version comes with the guide's row that the windows were joined with (same snapshot as the tours).
+        guide = select(found.c.id, found.c.feed_version).distinct().subquery("fair")
         load = select(func.count()).where(
             _tours.guide_id == guide.c.id, _tours.status.in_(BLOCKING_STATES),
             _tours.starts_at >= bindparam("around_from"), _tours.starts_at < bindparam("around_to"),
         ).scalar_subquery()
         last = select(func.max(_tours.assigned_at)).where(_tours.guide_id == guide.c.id).scalar_subquery()
-        version = select(_users.feed_version).where(_users.id == guide.c.id).scalar_subquery()
         parts.append(select(literal_column(str(FAIRNESS), Integer()), guide.c.id, *no_window, no_instant,
-                            no_instant, load, _instant(last, dialect), version))
+                            no_instant, load, _instant(last, dialect), guide.c.feed_version))
     calendars = union_all(*parts)  # in any order: sorting thousands of rows would cost the server more
     return {
         "calendars": calendars,
