@@ -207,10 +207,15 @@ def number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def parse_csv(body: str) -> dict[str, dict[str, str]]:
+ENGLISH_HEADER = ["Section", "Item", "Value"]
+GERMAN_HEADER = ["Bereich", "Eintrag", "Wert"]
+
+
+def parse_csv(body: str, header: list[str] = ENGLISH_HEADER) -> dict[str, dict[str, str]]:
+    """The CSV as a spreadsheet shows it: the values by section title and label."""
     table: dict[str, dict[str, str]] = {}
     reader = csv.reader(io.StringIO(body.removeprefix("\ufeff")))
-    assert next(reader) == ["section", "label", "value"]
+    assert next(reader) == header
     for section, label, value in reader:
         table.setdefault(section, {})[label] = value
     return table
@@ -243,10 +248,14 @@ def test_csv_holds_the_numbers_of_the_charts_and_tables(client, region, coordina
         g.forced_locale = "en"
         refresh()
         report = build_report(db.session, [region["siegen"].id], date(2030, 1, 1), date(2030, 3, 31))
-    assert exported["totals"] == {k: str(v) for k, v in report.totals.items()}
+    assert exported["Key figures"] == {
+        "tours booked": "5", "cancelled": "3", "partner did not come": "1", "tours held": "3",
+        "people reached": "9", "average rating": "4.0", "number of ratings": "3",
+    }
+    assert list(exported["Key figures"].values()) == [str(v) for v in report.totals.values()]
     for section in report.sections:
         expected = {label: number(value) for label, value in section.rows}
-        assert exported.get(section.key, {}) == expected, section.key
+        assert exported.get(section.title, {}) == expected, section.key
         assert table_rows(page, section.key) == expected, section.key
         # the chart draws the same values, each written at its bar
         chart = rf'<svg[^>]*aria-labelledby="chart-{section.key}-title[^>]*>.*?</svg>'
@@ -254,7 +263,7 @@ def test_csv_holds_the_numbers_of_the_charts_and_tables(client, region, coordina
         drawn = re.findall(r'font-size="1[34]" fill="#1b1f29">([^<]+)</text>', svg)
         for value in expected.values():
             assert value in drawn, (section.key, value, drawn)
-    assert exported["guide_hours"] == {"Anna Guide": "2", "Bert Guide": "5.5"}
+    assert exported["Guide hours"] == {"Anna Guide": "2", "Bert Guide": "5.5"}
 
 
 def test_every_chart_is_an_accessible_image_with_a_table_beside_it(client, region, coordinator):
@@ -305,7 +314,7 @@ def test_a_bad_period_shows_a_message_never_an_error(client, region, coordinator
     assert client.get("/reports/", query_string=query, headers=HTMX).status_code == 200
     download = client.get("/reports/report.csv", query_string=query)
     assert download.status_code == 200
-    assert download.get_data(as_text=True).startswith("\ufeffsection,label,value")
+    assert download.get_data(as_text=True).startswith("\ufeffSection,Item,Value")
 
 
 def test_end_before_start_shows_the_swapped_period(client, region, coordinator):
@@ -401,8 +410,8 @@ def test_coordinator_of_another_city_sees_only_theirs(client, region, make_user)
     sign_in(client, user.email, TEST_PASSWORD)
     response = client.get("/reports/report.csv", query_string={**PERIOD, "city": "siegen"})
     exported = parse_csv(response.get_data(as_text=True))
-    assert exported["companies"] == {"Gamma KG": "2"}
-    assert exported["totals"]["booked"] == "2"
+    assert exported["Tours per company"] == {"Gamma KG": "2"}
+    assert exported["Key figures"]["tours booked"] == "2"
 
 
 def test_admin_sees_all_cities_and_each_city(client, region, admin):
@@ -413,7 +422,7 @@ def test_admin_sees_all_cities_and_each_city(client, region, admin):
     assert '<select class="kern-form-input__select" id="report-city" name="city">' in everything.get_data(
         as_text=True)
     exported = parse_csv(client.get("/reports/report.csv", query_string=PERIOD).get_data(as_text=True))
-    assert exported["companies"] == {"Alpha GmbH": "3", "Beta AG": "2", "Gamma KG": "2"}
+    assert exported["Tours per company"] == {"Alpha GmbH": "3", "Beta AG": "2", "Gamma KG": "2"}
 
     olpe = client.get("/reports/", query_string={**PERIOD, "city": "olpe"})
     assert "Reports – Olpe" in text_of(olpe)
@@ -422,7 +431,7 @@ def test_admin_sees_all_cities_and_each_city(client, region, admin):
     assert re.search(r'href="/reports/report\.csv\?[^"]*city=olpe', html)
     one = client.get("/reports/report.csv", query_string={**PERIOD, "city": "olpe"})
     assert 'filename="tourbook-olpe-' in one.headers["Content-Disposition"]
-    assert parse_csv(one.get_data(as_text=True))["companies"] == {"Gamma KG": "2"}
+    assert parse_csv(one.get_data(as_text=True))["Tours per company"] == {"Gamma KG": "2"}
     assert client.get("/reports/", query_string={**PERIOD, "city": "atlantis"}).status_code == 404
 
 
@@ -434,7 +443,7 @@ def test_csv_opens_in_spreadsheets_without_running_formulas(client, region, coor
     raw = client.get("/reports/report.csv", query_string=PERIOD).get_data()
     assert raw.startswith(b"\xef\xbb\xbf"), "a byte order mark, so umlauts survive a double click"
     exported = parse_csv(raw.decode("utf-8"))
-    assert exported["companies"]["'=HYPERLINK(\"http://evil.example\",\"Müller\")"] == "1"
+    assert exported["Tours per company"]["'=HYPERLINK(\"http://evil.example\",\"Müller\")"] == "1"
     assert not any(label.startswith("=") for rows in exported.values() for label in rows)
 
 
@@ -444,8 +453,44 @@ def test_numbers_on_the_page_are_written_in_the_pages_language(client, region, m
     html = client.get("/reports/", query_string=PERIOD).get_data(as_text=True)
     assert table_rows(html, "guide_hours")["Bert Guide"] == "5,5"
     assert ">5,5</text>" in html  # the chart too
+    exported = parse_csv(client.get("/reports/report.csv", query_string=PERIOD).get_data(as_text=True),
+                         GERMAN_HEADER)
+    assert exported["Stunden der Guides"]["Bert Guide"] == "5.5"
+
+
+def test_csv_speaks_the_language_of_the_page_that_offered_it(client, region, make_user, make_company):
+    hostile = make_company(cities=[region["siegen"]], name="=1+1")
+    add_tour(region["siegen"], hostile, None, at(date(2030, 2, 20), 10), 60, status="needs_guide")
+    db.session.commit()
+    german = make_user(Role.COORDINATOR, city=region["siegen"], language="de")
+    sign_in(client, german.email, TEST_PASSWORD)
+    assert "Touren je Unternehmen" in client.get("/reports/", query_string=PERIOD).get_data(as_text=True)
+    body = client.get("/reports/report.csv", query_string=PERIOD).get_data(as_text=True)
+    assert body.startswith("\ufeffBereich,Eintrag,Wert\r\n")
+    exported = parse_csv(body, GERMAN_HEADER)
+    assert exported["Kennzahlen"]["Touren gebucht"] == "6"
+    assert exported["Kennzahlen"]["durchschnittliche Bewertung"] == "4.0"
+    assert exported["Touren je Unternehmen"] == {"Alpha GmbH": "3", "Beta AG": "2", "'=1+1": "1"}
+    assert exported["Absagen und wer abgesagt hat"]["von der Personalabteilung"] == "1"
+    assert "Tours per company" not in body and "booked" not in body
+
+    # the same person, having switched the page to English, gets the CSV in English
+    assert "Tours per company" in client.get("/reports/", query_string={**PERIOD, "lang": "en"}).get_data(
+        as_text=True)
     exported = parse_csv(client.get("/reports/report.csv", query_string=PERIOD).get_data(as_text=True))
-    assert exported["guide_hours"]["Bert Guide"] == "5.5"
+    assert exported["Key figures"]["tours booked"] == "6"
+    assert exported["Tours per company"]["'=1+1"] == "1"
+
+
+def test_every_text_cell_of_the_csv_is_guarded_translated_ones_too(monkeypatch):
+    from tourbook import reports
+
+    monkeypatch.setattr(reports, "_", lambda text, **values: "=" + text)  # a translation that looks like a formula
+    report = reports.Report(date(2030, 1, 1), date(2030, 1, 31), totals={"booked": 2},
+                            sections=[reports.Section("s", "+Title", "", [("@label", 2.5), ("-1", 1.0)])])
+    rows = list(csv.reader(io.StringIO(reports.report_csv(report))))
+    assert rows == [["'=Section", "'=Item", "'=Value"], ["'=Key figures", "'=tours booked", "2"],
+                    ["'+Title", "'@label", "2.5"], ["'+Title", "'-1", "1"]]
 
 
 # --- the charts themselves (pure) -----------------------------------------------------------------------

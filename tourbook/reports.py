@@ -189,15 +189,27 @@ def build_report(session: Session, city_ids: list[int], start: date, end: date,
     return report
 
 
+def _total_labels() -> dict[str, str]:
+    """The key figures in the words the page uses for them (the no-shows in those of their section)."""
+    return {
+        "booked": _("tours booked"), "cancelled": _("cancelled"), "no_show": _("partner did not come"),
+        "done": _("tours held"), "people": _("people reached"), "rating": _("average rating"),
+        "ratings": _("number of ratings"),
+    }
+
+
 def report_csv(report: Report) -> str:
+    """The report in the language of the request (headings, section titles, labels); numbers as before."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "label", "value"])
+    writer.writerow([_cell(_("Section")), _cell(_("Item")), _cell(_("Value"))])
+    totals_title, labels = _cell(_("Key figures")), _total_labels()
     for key, value in report.totals.items():
-        writer.writerow(["totals", key, value])
+        writer.writerow([totals_title, _cell(labels.get(key, key)), value])
     for section in report.sections:
+        title = _cell(section.title)
         for label, value in section.rows:
-            writer.writerow([section.key, _cell(label), _num(value)])
+            writer.writerow([title, _cell(label), _num(value)])
     return out.getvalue()
 
 
