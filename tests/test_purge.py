@@ -201,10 +201,11 @@ def test_running_twice_erases_nothing_new_and_logs_counts_not_data(now, tour):
     entries = erasures()
     assert len(entries) == 1, "a run that erases nothing writes no entry"
     entry = entries[0]
+    assert entry.action == "partner_data_erased"
     assert entry.actor_id is None and entry.actor_label == "system"
-    assert entry.object_type == "city" and entry.city_id == first_tours[0].city_id
-    assert entry.details["tours"] == 2
-    assert entry.details["older_than_days"] == 30
+    city_id = first_tours[0].city_id
+    assert (entry.object_type, entry.object_id, entry.city_id) == ("city", city_id, city_id)
+    assert entry.details == {"tours": 2, "messages": 0, "older_than_days": 30}
     dumped = json.dumps(entry.details)
     for value in told:
         assert value not in dumped
@@ -260,6 +261,7 @@ def test_the_outbox_keeps_nothing_of_an_erased_tour(now, tour):
     bodies = db.session.execute(text("SELECT subject, body_text, body_html, recipient FROM outbox")).all()
     for row in bodies:
         assert old.told["partner_first_name"] not in str(row) and old.told["partner_email"] not in str(row)
+    assert [e.details for e in erasures()] == [{"tours": 1, "messages": 3, "older_than_days": 30}]
 
 
 def test_mail_being_sent_during_the_purge_is_removed_by_a_later_run(now, tour):
@@ -350,6 +352,6 @@ def test_reports_give_the_same_numbers_before_and_after(app, now, tour, city):
             return report_csv(build_report(db.session, [city.id], start, end))
 
     before = export()
-    assert "totals,done,3" in before and "totals,cancelled,1" in before
+    assert "Key figures,tours held,3" in before and "Key figures,cancelled,1" in before
     assert purge_partner_data(db.session, now=now) == {"siegen": 4}
     assert export() == before

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from .access import valid_slug
 from .extensions import db
 from .htmx import render
-from .models import AuditEntry, City, OutboxMessage, Tour, utcnow
+from .models import City, OutboxMessage, Tour, record, utcnow
 
 ERASED_FIELDS = ("partner_first_name", "partner_last_name", "partner_email", "partner_phone", "guide_note",
                  "accessibility_needs", "feedback_comment", "cancel_reason")
@@ -51,11 +51,8 @@ def purge_partner_data(session: Session, now: datetime | None = None) -> dict[st
             ).execution_options(synchronize_session=False)
         ).rowcount or 0
         if erased or messages:
-            session.add(AuditEntry(
-                actor_id=None, actor_label="system", action="partner_data_erased", object_type="city",
-                object_id=city.id, city_id=city.id,
-                details={"tours": erased, "messages": messages, "older_than_days": city.erase_after_days},
-            ))
+            record(session, None, "partner_data_erased", city, city_id=city.id, tours=erased, messages=messages,
+                   older_than_days=city.erase_after_days)
         if erased:
             totals[city.slug] = erased
         session.commit()
