@@ -627,3 +627,23 @@ def test_last_modified_is_an_http_date_in_gmt(app, guide, city, book):
     header = fetch(app, path_of_feed(app, guide)).headers["Last-Modified"]
     assert header.endswith(" GMT")
     assert format_datetime(parsedate_to_datetime(header), usegmt=True) == header
+
+
+def test_the_station_is_named_in_each_calendars_language(app, client, login, make_guide, make_user, city, book):
+    """The meeting point "main station" is named in the language of whoever reads the calendar: the German
+    guide's feed, the English coordinator's feed, the partner's and the guide's own .ics."""
+    guide = make_guide(city, language="de")
+    tour = book_soon(book, city, language="en", meeting_point=f"{city.name} main station", meeting_place="station")
+    coordinator = make_user(Role.COORDINATOR, city=city, language="en")
+    german, english = f"{city.name} Hauptbahnhof", f"{city.name} main station"
+    login(guide)
+    documents = {
+        "guide feed": (feed_text(app, path_of_feed(app, guide)), german),
+        "coordinator feed": (feed_text(app, path_of_feed(app, coordinator)), english),
+        "partner .ics": (fetch(app, f"/t/{tour.token}/tour.ics").get_data(as_text=True), english),
+        "partner .ics, German page": (fetch(app, f"/t/{tour.token}/tour.ics?lang=de").get_data(as_text=True), german),
+        "guide's .ics": (client.get(f"/tours/{tour.id}/tour.ics").get_data(as_text=True), german),
+    }
+    for name, (text, expected) in documents.items():
+        for events in both_parsers(text):
+            assert event_for(events, tour).location == expected, name

@@ -106,3 +106,35 @@ def test_sqlite_enforces_foreign_keys(empty_app: Flask):
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
+
+
+def test_tours_booked_before_0011_have_their_station_and_city_hall_recognised(empty_app: Flask):
+    """0011 keeps which meeting point was chosen; for tours booked before, the station and the city hall are
+    recognised by the name the form wrote then, in English or German, and anything else stays text."""
+    from datetime import UTC, datetime, timedelta
+
+    from tourbook.models import City, Company, Tour
+
+    flask_db(empty_app, "upgrade", "0010_feed_version_per_statement")
+    at = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+    points = {"Siegen main station": "station", "Siegen Hauptbahnhof": "station", "City hall Siegen": "city_hall",
+              "Rathaus Siegen": "city_hall", "Hüttenstraße 12, 57072 Siegen": None, "Olpe Hauptbahnhof": None}
+    with empty_app.app_context(), db.engine.begin() as conn:
+        city_id = conn.execute(City.__table__.insert().values(name="Siegen", slug="siegen")).inserted_primary_key[0]
+        company_id = conn.execute(Company.__table__.insert().values(name="Firma", address="Hüttenstraße 12")
+                                  ).inserted_primary_key[0]
+        tours = Tour.__table__
+        for number, point in enumerate(points):
+            conn.execute(tours.insert().values(
+                uid=f"uid-{number}", token=f"token-{number}", city_id=city_id, company_id=company_id,
+                status="needs_guide", starts_at=at, ends_at=at + timedelta(hours=2),
+                blocked_until=at + timedelta(hours=2), consent_at=at, meeting_point=point,
+            ))
+    flask_db(empty_app, "upgrade")
+    with empty_app.app_context(), db.engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT meeting_point, meeting_place FROM tours")).all())
+    assert found == points
+    flask_db(empty_app, "downgrade", "0010_feed_version_per_statement")
+    with empty_app.app_context():
+        columns = {c["name"] for c in inspect(db.engine).get_columns("tours")}
+    assert "meeting_point" in columns and "meeting_place" not in columns

@@ -38,7 +38,8 @@ from sqlalchemy import event, select
 
 from tourbook import tours as tours_views
 from tourbook.extensions import db
-from tourbook.models import AuditEntry, City, Company, Role, Tour, User
+from tourbook.mail import render_message
+from tourbook.models import AuditEntry, City, Company, OutboxMessage, Role, Tour, User
 from tourbook.services import TourError
 
 
@@ -174,6 +175,33 @@ def test_hr_books_with_htmx_and_is_sent_on_with_hx_redirect(client, login, hr, g
     tour = only_tour()
     assert response.headers["HX-Redirect"] == f"/tours/{tour.id}?booked=1"
     assert tour.meeting_point == "Siegen Testcity main station"
+    assert tour.meeting_place == "station"
+
+
+def test_station_and_city_hall_are_named_in_the_language_of_each_page_and_mail(client, login, hr, guide, city, day):
+    """The HR user's pages are English, the partner speaks German: the place is named in each reader's
+    language, and stored in the partner's."""
+    login(hr)
+    response = client.post("/tours/new", data=tour_form(city, day, meeting_point="city_hall", language="de"))
+    assert response.status_code == 303, text_of(response)[:800]
+    tour = only_tour()
+    assert (tour.meeting_place, tour.meeting_point) == ("city_hall", "Rathaus Siegen Testcity")
+    assert "City hall Siegen Testcity" in text_of(client.get(f"/tours/{tour.id}"))
+
+    partner = client.application.test_client()
+    assert "Rathaus Siegen Testcity" in text_of(partner.get(f"/t/{tour.token}/"))
+    assert "City hall Siegen Testcity" in text_of(partner.get(f"/t/{tour.token}/?lang=en"))
+
+    messages = {m.kind: m for m in db.session.execute(select(OutboxMessage)).scalars()}
+    with client.application.test_request_context():  # as the worker writes them
+        for message in messages.values():
+            render_message(db.session, message)
+    assert "Rathaus Siegen Testcity" in messages["partner_booked"].body_text
+    assert "City hall Siegen Testcity" in messages["hr_booked"].body_text
+    assert "METHOD:REQUEST" in messages["partner_booked"].ics and "LOCATION:Rathaus Siegen Testcity" in \
+        messages["partner_booked"].ics
+    guide_says = "Rathaus" if guide.language == "de" else "City hall"
+    assert f"{guide_says} Siegen Testcity" in messages["guide_assigned"].body_text
 
 
 BAD_INPUT = [

@@ -33,6 +33,7 @@ from .calendars import CalendarEvent, render_calendar, vevent
 from .extensions import db, limiter
 from .forms import INTEREST_CHOICES
 from .htmx import redirect_to, render
+from .i18n import meeting_point
 from .mail import external_url
 from .models import City, Company, Role, Tour, User, record, utcnow
 
@@ -158,7 +159,7 @@ _RAW = DateTime(timezone=True)
 _EVENTS = {
     role: select(_tours.id, _tours.uid, _tours.sequence, type_coerce(_tours.starts_at, _RAW),
                  type_coerce(_tours.ends_at, _RAW), _tours.status, _tours.meeting_point,
-                 type_coerce(_tours.updated_at, _RAW), _tours.partner_language, _tours.people,
+                 _tours.meeting_place, type_coerce(_tours.updated_at, _RAW), _tours.partner_language, _tours.people,
                  _tours.interests, _tours.accessibility_needs, _companies.name.label("company_name"))
     .join_from(Tour.__table__, Company.__table__, _companies.id == _tours.company_id)
     .where(*_in_window(column))
@@ -241,9 +242,14 @@ class EventTexts:
         self.details = _("Details (sign-in needed): %(url)s")
         self.summary = _("Partner tour – %(company)s")
         self.cancelled = _("CANCELLED: %(summary)s")
+        self.places = {"station": _("%(city)s main station"), "city_hall": _("City hall %(city)s")}
         self.interest_labels = {key: str(label) for key, label in INTEREST_CHOICES}
         self._language_label = language_label
         self._languages: dict[str, str] = {}
+
+    def meeting_point(self, place: str | None, text: str, city_name: str) -> str:
+        """As i18n.meeting_point_text, with the phrases of this language."""
+        return self.places[place] % {"city": city_name} if place in self.places else text
 
     def language_label(self, code: str) -> str:
         if code not in self._languages:
@@ -256,7 +262,7 @@ def tour_calendar_event(tour: Tour, with_link: bool = True, texts: EventTexts | 
     link = external_url("tours.show", tour_id=tour.id) if with_link else None
     return _event(
         texts or EventTexts(), link, tour.uid, tour.sequence, tour.starts_at, tour.ends_at, tour.status,
-        tour.meeting_point, tour.updated_at, tour.partner_language, tour.people, tour.interests,
+        meeting_point(tour), tour.updated_at, tour.partner_language, tour.people, tour.interests,
         tour.accessibility_needs, tour.company.name,
     )
 
@@ -298,16 +304,17 @@ def _event_texts(language: str) -> EventTexts:
 
 
 @lru_cache(maxsize=10_000)
-def _written_event(language: str, domain: str, link_head: str, link_tail: str, row: tuple) -> str:
+def _written_event(language: str, domain: str, link_head: str, link_tail: str, city_name: str, row: tuple) -> str:
     """A tour's VEVENT as the feed writes it, kept for the next request: calendar clients fetch an unchanged
     feed again and again (not all send If-None-Match), and a changed feed mostly differs in one tour. The
-    key holds every value the text depends on (the whole row, the language, the host and the link), so a
+    key holds every value the text depends on (the row, the language, host, link and city name), so a
     change of any of them writes the event anew."""
-    tour_id, uid, sequence, starts_at, ends_at, status, meeting_point, updated_at, *rest = row
+    tour_id, uid, sequence, starts_at, ends_at, status, point, place, updated_at, *rest = row
     starts_at, ends_at, updated_at = (
         v if v.tzinfo else v.replace(tzinfo=UTC) for v in (starts_at, ends_at, updated_at))
-    event = _event(_event_texts(language), f"{link_head}{tour_id}{link_tail}", uid, sequence, starts_at, ends_at,
-                   status, meeting_point, updated_at, *rest)
+    texts = _event_texts(language)
+    event = _event(texts, f"{link_head}{tour_id}{link_tail}", uid, sequence, starts_at, ends_at,
+                   status, texts.meeting_point(place, point, city_name), updated_at, *rest)
     return vevent(event, domain)
 
 
@@ -320,7 +327,7 @@ def render_feed(conn: Connection, owner: FeedOwner) -> bytes:
         name = (_("Tourbook: my tours") if owner.role == Role.GUIDE
                 else _("Tourbook: tours in %(city)s", city=owner.city_name))
         # Rows by position: the order of the columns in _EVENTS is the order of _event's parameters.
-        events = [_written_event(owner.language, domain, head, tail, tuple(row)) for row in rows]
+        events = [_written_event(owner.language, domain, head, tail, owner.city_name, tuple(row)) for row in rows]
     return render_calendar((), domain, name=name, refresh_interval=REFRESH, vevents=events)
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session
 from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -62,6 +63,22 @@ def fmt_time(value: datetime | None, tz: str | None = None, format: str = "short
     return format_time(local(value, tz), format, rebase=False)
 
 
+def meeting_point_text(place: str | None, text: str, city_name: str) -> str:
+    """A tour's meeting point in the current locale: the station and the city hall by their name in it, the
+    company's address (and the text of a tour booked before meeting_place was kept) as written."""
+    if place == "station":
+        return _("%(city)s main station", city=city_name)
+    if place == "city_hall":
+        return _("City hall %(city)s", city=city_name)
+    return text
+
+
+def meeting_point(tour) -> str:  # noqa: ANN001 - a Tour, or the snapshot of one in a message
+    """For templates: ``meeting_point(tour)`` in the reader's language."""
+    city = getattr(tour, "city", None)
+    return meeting_point_text(getattr(tour, "meeting_place", None), tour.meeting_point, city.name if city else "")
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
 
@@ -80,6 +97,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["time"] = fmt_time
     app.jinja_env.filters["format_decimal"] = format_decimal
     app.jinja_env.filters["pager"] = _pager
+    app.jinja_env.globals["meeting_point"] = meeting_point
 
     @app.context_processor
     def _locale_context() -> dict:

@@ -181,7 +181,8 @@ def _tour_snapshot(session: Session, tour: Tour, event: str) -> dict:
             "id": tour.id, "uid": tour.uid, "sequence": tour.sequence, "status": tour.status,
             "starts_at": tour.starts_at.isoformat(), "ends_at": tour.ends_at.isoformat(),
             "updated_at": tour.updated_at.isoformat(), "meeting_point": tour.meeting_point,
-            "partner_first_name": tour.partner_first_name, "partner_language": tour.partner_language,
+            "meeting_place": tour.meeting_place, "partner_first_name": tour.partner_first_name,
+            "partner_language": tour.partner_language,
             "people": tour.people, "interests": tour.interests, "accessibility_needs": tour.accessibility_needs,
             "company_name": company.name if company else "",
         },
@@ -213,6 +214,7 @@ def render_message(session: Session, row: OutboxMessage) -> None:
         updated_at=datetime.fromisoformat(data["updated_at"]), company=SimpleNamespace(name=data["company_name"]),
     )
     city = session.get(City, row.city_id) if row.city_id else None
+    tour.city = city  # the meeting point is named with the city's name
     context = {"partner_link": snap.get("partner_link"), "tour_link": snap.get("tour_link"),
                "event": snap["event"], "city": city, "tour": tour}
     with force_locale(row.language or "de"):

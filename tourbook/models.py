@@ -334,6 +334,7 @@ TOUR_STATES = ("confirmed", "needs_guide", "cancelled", "done", "no_show")
 # States in which a tour occupies its guide (the exclusion constraint and the engine agree on these).
 BLOCKING_STATES = ("confirmed", "done", "no_show")
 INTERESTS = ("housing", "schools", "sports", "culture", "shopping", "nature", "work")
+MEETING_PLACES = ("company", "station", "city_hall")  # Tour.meeting_place
 
 
 class Tour(db.Model):
@@ -374,6 +375,10 @@ class Tour(db.Model):
     accessibility_needs: Mapped[str | None] = mapped_column(Text)
     guide_note: Mapped[str | None] = mapped_column(Text)
     meeting_point: Mapped[str] = mapped_column(String(300), default="")
+    # What was chosen (MEETING_PLACES): for "station" and "city_hall" the place is named in the reader's
+    # language (i18n.meeting_point_text) and meeting_point holds its name in the partner's language; for
+    # "company" meeting_point is the company's address. None: a tour booked before, its text as written.
+    meeting_place: Mapped[str | None] = mapped_column(String(20))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     sequence: Mapped[int] = mapped_column(Integer, default=0)

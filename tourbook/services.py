@@ -82,6 +82,7 @@ class PartnerDetails:
     accessibility_needs: str | None = None
     guide_note: str | None = None
     meeting_point: str = ""
+    meeting_place: str | None = None  # models.MEETING_PLACES
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,8 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
             partner_email=partner.email, partner_phone=partner.phone, partner_language=partner.language,
             interests=",".join(partner.interests), people=partner.people,
             accessibility_needs=partner.accessibility_needs, guide_note=partner.guide_note,
-            meeting_point=partner.meeting_point, consent_at=now, sequence=0, created_at=now, updated_at=now,
+            meeting_point=partner.meeting_point, meeting_place=partner.meeting_place, consent_at=now, sequence=0,
+            created_at=now, updated_at=now,
         )
         session.add(tour)
         session.flush()

@@ -6,6 +6,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, make_response, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import inspect, or_, select
@@ -27,6 +28,7 @@ from .forms import (
     select_choices,
 )
 from .htmx import redirect_to, render
+from .i18n import meeting_point_text
 from .models import City, Role, Tour, User, utcnow
 from .services import (
     PartnerDetails,
@@ -147,12 +149,13 @@ def _form_city(form: TourForm) -> City | None:
     return db.session.get(City, city_id) if city_id in ids else None
 
 
-def _meeting_point(choice: str, city: City) -> str:
-    if choice == "station":
-        return _("%(city)s main station", city=city.name)
-    if choice == "city_hall":
-        return _("City hall %(city)s", city=city.name)
-    return current_user.company.address
+def _meeting_point(choice: str, city: City, language: str) -> tuple[str, str]:
+    """The place chosen and its text: the company's address, or the place's name in the partner's language
+    (pages, mails and calendars name it in their reader's language, see i18n.meeting_point_text)."""
+    if choice in ("station", "city_hall"):
+        with force_locale(language):
+            return choice, meeting_point_text(choice, "", city.name)
+    return "company", current_user.company.address
 
 
 def _adopt(form: WhenForm) -> bool:
@@ -217,12 +220,13 @@ def new():
             _adopt(form)
         elif form.validate():
             begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
+            place, point = _meeting_point(form.meeting_point.data, city, form.language.data)
             partner = PartnerDetails(
                 first_name=form.first_name.data, last_name=form.last_name.data or None,
                 email=form.email.data or None, phone=form.phone.data or None, language=form.language.data,
                 interests=list(form.interests.data or []), people=form.people.data,
                 accessibility_needs=form.accessibility_needs.data or None, guide_note=form.guide_note.data or None,
-                meeting_point=_meeting_point(form.meeting_point.data, city),
+                meeting_point=point, meeting_place=place,
             )
             try:
                 tour = book_tour(db.session, current_user, city, current_user.company, begin, finish, partner)
