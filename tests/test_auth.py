@@ -56,6 +56,20 @@ def test_guide_signs_in_and_is_known_by_name(client, make_user):
     assert sessions_of(guide) == 1
 
 
+def test_the_language_chosen_on_the_sign_in_page_stays_after_signing_in(client, make_user):
+    """A German account signing in on the sign-in page switched to English reads on in English; without the
+    switch, the account's language applies."""
+    guide = make_user(Role.GUIDE, language="de", email="greta@example.org")
+    assert '<html lang="en">' in client.get("/login?lang=en").get_data(as_text=True)
+    assert client.post("/login", data={"email": guide.email, "password": TEST_PASSWORD}).status_code == 303
+    page = client.get("/account")
+    assert '<html lang="en">' in page.get_data(as_text=True)
+
+    other = new_client(client.application)
+    other.post("/login", data={"email": guide.email, "password": TEST_PASSWORD})
+    assert '<html lang="de">' in other.get("/account").get_data(as_text=True)
+
+
 def test_email_is_matched_without_regard_to_case_and_spaces(client, make_user):
     make_user(Role.GUIDE, email="greta@example.org")
     sign_in(client, "  Greta@Example.ORG ", TEST_PASSWORD)

@@ -162,8 +162,11 @@ def test_hr_books_with_a_plain_post_and_sees_the_partner_link_and_ics(client, lo
     page = client.get(response.headers["Location"])
     body = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Booked. Please pass this link on to Mira." in text_of(page)
-    assert re.search(rf'id="partner-link"[^>]*value="http://localhost/t/{tour.token}/"', body)
+    # One message, and the link to pass on is in it.
+    success = re.search(r'<section class="kern-alert kern-alert--success".*?</section>', body, re.S).group(0)
+    assert "Booked. Please pass this link on to Mira." in success
+    assert re.search(rf'id="partner-link"[^>]*value="http://localhost/t/{tour.token}/"', success)
+    assert body.count('id="partner-link"') == 1 and body.count("kern-alert--success") == 1
     assert f'href="/tours/{tour.id}/tour.ics"' in body
     assert "Greta" in text_of(page)
 
@@ -205,7 +208,7 @@ def test_station_and_city_hall_are_named_in_the_language_of_each_page_and_mail(c
 
 
 BAD_INPUT = [
-    ("first_name", {"first_name": ""}, "This field is required."),
+    ("first_name", {"first_name": ""}, "Please enter the partner's first name."),
     ("first_name", {"first_name": "M" * 81}, "Field cannot be longer than 80 characters."),
     ("last_name", {"last_name": "O" * 81}, "Field cannot be longer than 80 characters."),
     ("email", {"email": "mira(at)example"}, "Invalid email address."),
@@ -269,6 +272,18 @@ def test_bad_input_on_every_field_is_refused_with_a_message_and_keeps_what_was_t
     assert tour_count() == 0
 
 
+def test_the_error_summary_names_each_wrong_field_and_leads_to_it(client, login, hr, guide, city, day):
+    login(hr)
+    response = client.post("/tours/new", data=tour_form(city, day, first_name="", phone="call me maybe"))
+    assert response.status_code == 422
+    summary = re.search(r'<div class="kern-alert kern-alert--danger".*?</ul>', response.get_data(as_text=True), re.S)
+    links = re.findall(r'<a class="kern-link" href="#(\w+)">([^<]*)</a>', summary.group(0))
+    assert [(target, unescape(text)) for target, text in links] == [
+        ("first_name", "Partner's first name: Please enter the partner's first name."),
+        ("phone", "Phone: A phone number, e.g. +49 171 1234567."),
+    ]
+
+
 def test_the_availability_fragment_says_a_guide_is_free(client, login, hr, guide, city, day):
     login(hr)
     response = client.get("/tours/availability", query_string={
@@ -288,7 +303,7 @@ def test_the_availability_fragment_warns_when_no_free_guide_speaks_the_language(
     response = client.get("/tours/availability", query_string={
         "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "12:00", "language": "en"},
         headers=HTMX)
-    assert "none who speaks the chosen language" in availability_text(response)
+    assert availability_text(response) == "A guide is free, but none who speaks English. The free guides speak: German."
 
 
 def test_the_availability_fragment_explains_a_broken_interval(client, login, hr, guide, city, day):
@@ -317,6 +332,7 @@ def test_no_free_guide_offers_alternatives_and_adopting_one_fills_the_times(
     assert "No guide is free at this time." in availability_text(fragment)
     alternatives = alternatives_of(fragment)
     assert alternatives, "the nearest slots that work are offered"
+    assert alternatives == sorted(alternatives), "shown in the order of the day"
     chosen = alternatives[0]
     alt_day, alt_start, alt_end = chosen.split("|")
     assert alt_start < "13:00" and alt_end <= "13:00"

@@ -274,7 +274,8 @@ class AvailabilityForm(WhenForm):
 class TourForm(WhenForm):
     city = SelectField(_l("City"), coerce=int, validate_choice=True)
     first_name = StringField(_l("Partner's first name"), filters=[Stripped.strip],
-                             validators=[DataRequired(), Length(max=80), _no_control])
+                             validators=[DataRequired(message=_l("Please enter the partner's first name.")),
+                                         Length(max=80), _no_control])
     last_name = StringField(_l("Last name"), filters=[Stripped.strip],
                             validators=[Optional(), Length(max=80), _no_control])
     email = EmailField(_l("Email"), filters=[_lower],

@@ -75,10 +75,14 @@ def check_password(user: User | None, password: str) -> bool:
 
 
 def start_login_session(user: User) -> None:
-    """Sign the browser in with a fresh session id (the old cookie content is dropped)."""
+    """Sign the browser in with a fresh session id (the old cookie content is dropped, except a language
+    chosen with the switch: who chose English on the sign-in page reads on in English)."""
     from flask_login import login_user
 
+    chosen = session.get("lang")
     session.clear()
+    if chosen:
+        session["lang"] = chosen
     token = new_token()
     db.session.add(LoginSession(token_hash=token_hash(token), user_id=user.id))
     session["sid"] = token

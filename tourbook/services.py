@@ -93,6 +93,7 @@ class Availability:
     free: list[int]
     speakers: list[int]  # free guides who speak the partner's language
     alternatives: list[Interval]
+    languages: tuple[str, ...] = ()  # when none of the free guides speaks it: the languages they speak
 
 
 def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) -> str | None:
@@ -121,9 +122,13 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     if problem:
         return Availability(problem, [], [], [])
     free = free_guides(data.rules, data.guides, start, end, now)
+    languages: tuple[str, ...] = ()
     if language:  # the same as asking free_guides again with the language, without a second pass
         speaks = {g.guide_id for g in data.guides if language in g.languages}
         speakers = [g for g in free if g in speaks]
+        if free and not speakers:
+            chosen = set(free)
+            languages = tuple(sorted({code for g in data.guides if g.guide_id in chosen for code in g.languages}))
     else:
         speakers = free
     alternatives: list[Interval] = []
@@ -132,7 +137,7 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
             session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
         )
         alternatives = nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5)
-    return Availability(None, free, speakers, alternatives)
+    return Availability(None, free, speakers, alternatives, languages)
 
 
 @dataclass

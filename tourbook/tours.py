@@ -29,6 +29,7 @@ from .forms import (
 )
 from .htmx import redirect_to, render
 from .i18n import meeting_point_text
+from .main import language_label
 from .models import City, Role, Tour, User, utcnow
 from .services import (
     PartnerDetails,
@@ -183,9 +184,11 @@ def _availability_context(city: City | None, day: date | None, start: time | Non
     begin, finish = _interval(city, day, start, end)
     result = availability_for(db.session, city, begin, finish, language, exclude_tour_id=exclude_tour_id)
     zone = _zone(city)
-    alternatives = [_alternative(a, zone) for a in result.alternatives]
+    # The nearest ones, shown in the order of the day.
+    alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)]
     problem = tour_error_message(TourError(result.problem), city) if result.problem else None
-    return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city}
+    return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city,
+            "free_languages": ", ".join(language_label(code) for code in result.languages)}
 
 
 def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
@@ -237,8 +240,8 @@ def new():
                 else:
                     form.start.errors.append(tour_error_message(error, city))
             else:
-                flash(_("The tour is booked."), "success")
-                # The id from the identity key: tour.id would load the whole tour again after the commit.
+                # The tour page says it is booked, with the partner's link (booked=1). The id from the identity
+                # key: tour.id would load the whole tour again after the commit.
                 return redirect_to(url_for("tours.show", tour_id=inspect(tour).identity[0], booked=1))
         else:
             status = 422
