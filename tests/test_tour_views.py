@@ -688,6 +688,11 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     assert f'href="/tours/{tour.id}"' in queue.get_data(as_text=True)
     show = client.get(f"/tours/{tour.id}")
     assert "Assign a guide by hand" in text_of(show)
+    # Who declined and why; the guides in the order to choose from: free ones first, the one who declined last.
+    assert re.search(r"Greta Guide on .*: Ill", text_of(show))
+    options = re.findall(r'<option[^>]*value="(\d+)"[^>]*>([^<]*)</option>', show.get_data(as_text=True))
+    assert [unescape(label) for _value, label in options] == [
+        "Sam Spare – not free at this time", "Greta Guide – declined this tour"]
 
     no_reason = client.post(f"/tours/{tour.id}/assign",
                             data={"assign-guide": str(spare.id), "assign-reason": ""})
@@ -699,6 +704,8 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     assert stranger.status_code == 422 and "Not a valid choice." in text_of(stranger)
 
     back = make_guide(city, name="Bea Back")
+    options = re.findall(r'<option[^>]*>([^<]*)</option>', client.get(f"/tours/{tour.id}").get_data(as_text=True))
+    assert options[0] == "Bea Back – free at this time"
     assigned = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(back.id),
                                                              "assign-reason": "Bea speaks English"})
     assert assigned.status_code == 303
@@ -767,6 +774,13 @@ def browser(app: Flask):  # noqa: ANN201
     return app.test_client()
 
 
+def german_date(day: date) -> str:
+    weekdays = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
+    months = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+              "November", "Dezember"]
+    return f"{weekdays[day.weekday()]}, {day.day}. {months[day.month - 1]} {day.year}"
+
+
 def test_the_partner_page_speaks_the_partners_language_and_switches(browser, booked, day):
     booked.partner_language = "en"
     db.session.commit()
@@ -787,6 +801,9 @@ def test_the_partner_page_speaks_the_partners_language_and_switches(browser, boo
     weekday_de = weekdays_de[day.weekday()]
     assert f"{weekday_de}, {day.day}." in text_of(german)
     assert "Ihre Tour durch Siegen Testcity" in text_of(german)
+    assert ("Hallo Mira, während des Vorstellungsgesprächs führt Sie ein Guide der Stadt durch Siegen Testcity."
+            in text_of(german))
+    assert "Was Sie mitbringen sollten" in text_of(german) and 'id="feedback"' not in german.get_data(as_text=True)
     # The choice is remembered for this tour.
     assert '<html lang="de">' in browser.get(f"/t/{booked.token}/").get_data(as_text=True)
 
@@ -820,12 +837,14 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     assert only_tour().sequence == 2
 
 
-def test_the_partner_cancels_with_a_post_behind_a_confirmation(browser, booked):
+def test_the_partner_cancels_with_a_post_behind_a_confirmation(browser, booked, day):
     booked.partner_language = "en"
     db.session.commit()
+    when = f"{day:%A}, {day:%B} {day.day}, {day:%Y} at 10:00 AM"
     confirmation = browser.get(f"/t/{booked.token}/cancel")
     assert confirmation.status_code == 200
     assert "Cancel the tour?" in text_of(confirmation)
+    assert f"Your tour on {when} will be cancelled, and your guide is told." in text_of(confirmation)
     assert 'method="post"' in confirmation.get_data(as_text=True)
     assert only_tour().status == "confirmed"
 
@@ -833,10 +852,22 @@ def test_the_partner_cancels_with_a_post_behind_a_confirmation(browser, booked):
     assert response.status_code == 303 and response.headers["Location"] == f"/t/{booked.token}/"
     tour = only_tour()
     assert (tour.status, tour.cancelled_by, tour.sequence) == ("cancelled", "partner", 1)
-    assert "This tour is cancelled." in text_of(browser.get(f"/t/{booked.token}/"))
+    cancelled = browser.get(f"/t/{booked.token}/")
+    page = text_of(cancelled)
+    assert f"Your tour on {when} is cancelled." in page
+    assert "If you have questions, please call the city office: +49 271 404-0" in page
+    assert '<a class="kern-link" href="tel:+49271404-0">+49 271 404-0</a>' in cancelled.get_data(as_text=True)
+    for before_the_tour in ("What to bring", "Add to my calendar", "Cancel the tour", "How was your tour?"):
+        assert before_the_tour not in page, before_the_tour
 
+    # Nothing left to cancel: the confirmation leads back to the page, and a POST says why.
+    assert browser.get(f"/t/{booked.token}/cancel").headers["Location"] == f"/t/{booked.token}/"
     again = browser.post(f"/t/{booked.token}/cancel", data={"reason": ""})
     assert again.status_code == 409 and "This tour is already cancelled." in text_of(again)
+
+    german = text_of(browser.get(f"/t/{booked.token}/?lang=de"))
+    assert f"Ihre Tour am {german_date(day)} um 10:00 ist abgesagt." in german
+    assert "Bei Fragen rufen Sie bitte die Servicestelle der Stadt an: +49 271 404-0" in german
 
 
 def test_the_partner_link_expires_with_a_friendly_410(browser, city, company, guide, make_tour):
@@ -883,3 +914,86 @@ def test_the_ics_downloads_are_the_same_event_without_personal_data(client, brow
         for personal in ("Mira", "Okafor", "mira@example.org", "171 1234567", "+49171"):
             assert personal not in body, personal
     assert len(uids) == 1
+
+
+# --- the partner's page after the tour, and a tour without a guide -----------------------------------------
+
+
+def english_date(day: date) -> str:
+    return f"{day:%A}, {day:%B} {day.day}, {day:%Y}"
+
+
+BEFORE_THE_TOUR = ("What to bring", "Add to my calendar", "tour.ics", "will be announced soon", "while the interview",
+                   "Cancel the tour", "Tell us what interests you")
+
+
+def test_after_the_tour_the_partner_page_looks_back_and_asks_for_feedback_first(
+    browser, city, company, guide, make_tour
+):
+    yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
+    done = make_tour(guide, local(yesterday, 10), company=company, status="done", partner_first_name="Mira",
+                     partner_language="en")
+    response = browser.get(f"/t/{done.token}/")
+    html, page = response.get_data(as_text=True), text_of(response)
+    assert response.status_code == 200
+    assert "Thank you for visiting Siegen Testcity" in page
+    assert (f"Hello Mira, on {english_date(yesterday)}, a guide of the city showed you around Siegen Testcity. "
+            "We hope you enjoyed it.") in page
+    assert "Your guide Greta" in page and "Greta Guide" not in page
+    assert 'name="feedback-rating"' in html
+    assert "Your feedback How was your tour?" in page  # a heading, then the question: not the same words twice
+    assert html.index('id="feedback"') < html.index("Your guide"), "the form the feedback mail links to comes first"
+    assert '<a class="kern-link" href="tel:+49271404-0">+49 271 404-0</a>' in html
+    for before_the_tour in BEFORE_THE_TOUR:
+        assert before_the_tour not in html, before_the_tour
+    assert browser.get(f"/t/{done.token}/cancel").headers["Location"] == f"/t/{done.token}/"
+
+    german = text_of(browser.get(f"/t/{done.token}/?lang=de"))
+    assert "Danke für Ihren Besuch in Siegen Testcity" in german
+    assert (f"Hallo Mira, am {german_date(yesterday)} hat Sie ein Guide der Stadt durch Siegen Testcity geführt. "
+            "Wir hoffen, es hat Ihnen gefallen.") in german
+    assert "Ihr Guide Greta" in german and "Ihre Rückmeldung Wie war Ihre Tour?" in german
+    assert "Was Sie mitbringen sollten" not in german and "wird bald bekannt gegeben" not in german
+
+    assert browser.post(f"/t/{done.token}/feedback", data={"feedback-rating": "5"}).status_code == 303
+    thanked = browser.get(f"/t/{done.token}/?lang=en&thanks=1")
+    assert "Your feedback Thank you for your feedback!" in text_of(thanked)
+    assert 'name="feedback-rating"' not in thanked.get_data(as_text=True)
+
+
+def test_a_past_tour_not_yet_marked_looks_back_too_and_a_missed_one_says_when_it_was_planned(
+    browser, city, company, guide, make_tour
+):
+    yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
+    unmarked = make_tour(guide, local(yesterday, 10), company=company, partner_language="en")
+    missed = make_tour(guide, local(yesterday, 14), company=company, status="no_show", partner_language="en")
+
+    response = browser.get(f"/t/{unmarked.token}/")
+    page, html = text_of(response), response.get_data(as_text=True)
+    assert "Thank you for visiting Siegen Testcity" in page and "Your guide Greta" in page
+    assert 'name="feedback-rating"' in html
+    for before_the_tour in BEFORE_THE_TOUR:
+        assert before_the_tour not in html, before_the_tour
+
+    response = browser.get(f"/t/{missed.token}/")
+    page, html = text_of(response), response.get_data(as_text=True)
+    assert "Your tour of Siegen Testcity" in page and "Thank you for visiting" not in page
+    assert f"Hello Alex, your tour was planned for {english_date(yesterday)} at 2:00 PM." in page
+    assert 'id="feedback"' not in html and 'href="tel:+49271404-0"' in html
+    for before_the_tour in BEFORE_THE_TOUR:
+        assert before_the_tour not in html, before_the_tour
+    german = text_of(browser.get(f"/t/{missed.token}/?lang=de"))
+    assert f"Hallo Alex, Ihre Tour war am {german_date(yesterday)} um 14:00 geplant." in german
+
+
+def test_cancelling_a_tour_without_a_guide_promises_no_guide_to_tell(browser, city, company, make_tour):
+    day = bookable_day(days=5)
+    waiting = make_tour(None, local(day, 10), city=city, company=company, status="needs_guide",
+                        partner_language="en")
+    assert "will be announced soon" in text_of(browser.get(f"/t/{waiting.token}/"))
+    confirmation = text_of(browser.get(f"/t/{waiting.token}/cancel"))
+    assert f"Your tour on {english_date(day)} at 10:00 AM will be cancelled." in confirmation
+    assert "guide" not in confirmation.lower()
+    german = text_of(browser.get(f"/t/{waiting.token}/cancel?lang=de"))
+    assert f"Ihre Tour am {german_date(day)} um 10:00 wird abgesagt." in german
+    assert "Guide" not in german and "informiert" not in german

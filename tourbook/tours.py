@@ -30,7 +30,7 @@ from .forms import (
 from .htmx import redirect_to, render
 from .i18n import meeting_point_text
 from .main import language_label
-from .models import City, Role, Tour, User, utcnow
+from .models import AuditEntry, City, Role, Tour, User, utcnow
 from .services import (
     PartnerDetails,
     TourError,
@@ -260,9 +260,44 @@ def _guides_of(city_id: int) -> list[User]:
     ).scalars())
 
 
-def _assign_form(tour: Tour) -> AssignForm:
+def _declines(tour: Tour) -> list[tuple[User | None, str, datetime]]:
+    """Who declined the tour, why and when, the latest first (for the coordinator)."""
+    entries = db.session.execute(
+        select(AuditEntry).options(joinedload(AuditEntry.actor))
+        .where(AuditEntry.object_type == "tour", AuditEntry.object_id == tour.id,
+               AuditEntry.action == "tour_declined")
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    ).scalars()
+    return [(e.actor, (e.details or {}).get("reason", ""), e.at) for e in entries]
+
+
+def _declined_by(declines: list[tuple[User | None, str, datetime]]) -> set[int]:
+    return {actor.id for actor, _reason, _at in declines if actor is not None}
+
+
+def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
+    """The city's guides, those free for the tour first (whoever declined it after them): the coordinator
+    sees whom to choose instead of trying one after the other."""
     form = AssignForm(prefix="assign")
-    form.guide.choices = select_choices((g.id, g.name) for g in _guides_of(tour.city_id))
+    guides = _guides_of(tour.city_id)
+    free: set[int] = set()
+    if tour.starts_at > utcnow():
+        result = availability_for(db.session, tour.city, tour.starts_at, tour.ends_at, None, exclude_tour_id=tour.id)
+        free = set(result.free) if not result.problem else set()
+
+    def label(guide: User) -> str:
+        if guide.id in declined:
+            return _("%(name)s – declined this tour", name=guide.name)
+        if guide.id == tour.guide_id:
+            return _("%(name)s – has the tour now", name=guide.name)
+        if guide.id in free:
+            return _("%(name)s – free at this time", name=guide.name)
+        return _("%(name)s – not free at this time", name=guide.name)
+
+    def order(guide: User) -> tuple[int, str]:
+        return (guide.id in declined or guide.id == tour.guide_id, guide.id not in free), guide.name
+
+    form.guide.choices = select_choices((g.id, label(g)) for g in sorted(guides, key=order))
     return form
 
 
@@ -270,10 +305,12 @@ def _show(tour: Tour, status: int = 200, **extra):  # noqa: ANN003, ANN202
     context = {
         "tour": tour, "city": tour.city, "now": utcnow(), "interest_labels": dict(INTEREST_CHOICES),
         "partner_url": url_for("partner.page", token=tour.token, _external=True) if tour.token else None,
-        "booked": request.args.get("booked") == "1",
+        "booked": request.args.get("booked") == "1", "declines": [],
     }
-    if current_user.role in (Role.COORDINATOR, Role.ADMIN) and "assign_form" not in extra:
-        extra["assign_form"] = _assign_form(tour)
+    if current_user.role in (Role.COORDINATOR, Role.ADMIN):
+        context["declines"] = _declines(tour)
+        if "assign_form" not in extra:
+            extra["assign_form"] = _assign_form(tour, _declined_by(context["declines"]))
     context.update(extra)
     return render("tours/show.html", status=status, **context)
 
@@ -399,7 +436,7 @@ def outcome(tour_id: int):
 @roles_required(Role.COORDINATOR, Role.ADMIN)
 def assign(tour_id: int):
     tour = tour_for(current_user, tour_id)
-    form = _assign_form(tour)
+    form = _assign_form(tour, _declined_by(_declines(tour)))
     if form.validate():
         try:
             assign_tour(db.session, current_user, tour, form.guide.data, form.reason.data)
