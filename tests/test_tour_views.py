@@ -837,10 +837,10 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     assert only_tour().sequence == 2
 
 
-def test_the_partner_cancels_with_a_post_behind_a_confirmation(browser, booked, day):
+def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, booked, day):
     booked.partner_language = "en"
     db.session.commit()
-    when = f"{day:%A}, {day:%B} {day.day}, {day:%Y} at 10:00 AM"
+    when = "{} at {}".format(*in_english(app, local(day, 10)))
     confirmation = browser.get(f"/t/{booked.token}/cancel")
     assert confirmation.status_code == 200
     assert "Cancel the tour?" in text_of(confirmation)
@@ -919,8 +919,15 @@ def test_the_ics_downloads_are_the_same_event_without_personal_data(client, brow
 # --- the partner's page after the tour, and a tour without a guide -----------------------------------------
 
 
-def english_date(day: date) -> str:
-    return f"{day:%A}, {day:%B} {day.day}, {day:%Y}"
+def in_english(app: Flask, when: datetime) -> tuple[str, str]:
+    """The date and time as the English partner page writes them (the English format is decided elsewhere)."""
+    from flask_babel import force_locale
+
+    from tourbook.i18n import fmt_date, fmt_time
+
+    with app.test_request_context(), force_locale("en"):
+        return (" ".join(fmt_date(when, "full", BERLIN.key).split()),
+                " ".join(fmt_time(when, BERLIN.key).split()))
 
 
 BEFORE_THE_TOUR = ("What to bring", "Add to my calendar", "tour.ics", "will be announced soon", "while the interview",
@@ -928,7 +935,7 @@ BEFORE_THE_TOUR = ("What to bring", "Add to my calendar", "tour.ics", "will be a
 
 
 def test_after_the_tour_the_partner_page_looks_back_and_asks_for_feedback_first(
-    browser, city, company, guide, make_tour
+    app, browser, city, company, guide, make_tour
 ):
     yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
     done = make_tour(guide, local(yesterday, 10), company=company, status="done", partner_first_name="Mira",
@@ -937,7 +944,8 @@ def test_after_the_tour_the_partner_page_looks_back_and_asks_for_feedback_first(
     html, page = response.get_data(as_text=True), text_of(response)
     assert response.status_code == 200
     assert "Thank you for visiting Siegen Testcity" in page
-    assert (f"Hello Mira, on {english_date(yesterday)}, a guide of the city showed you around Siegen Testcity. "
+    on_day = in_english(app, local(yesterday, 10))[0]
+    assert (f"Hello Mira, on {on_day}, a guide of the city showed you around Siegen Testcity. "
             "We hope you enjoyed it.") in page
     assert "Your guide Greta" in page and "Greta Guide" not in page
     assert 'name="feedback-rating"' in html
@@ -962,7 +970,7 @@ def test_after_the_tour_the_partner_page_looks_back_and_asks_for_feedback_first(
 
 
 def test_a_past_tour_not_yet_marked_looks_back_too_and_a_missed_one_says_when_it_was_planned(
-    browser, city, company, guide, make_tour
+    app, browser, city, company, guide, make_tour
 ):
     yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
     unmarked = make_tour(guide, local(yesterday, 10), company=company, partner_language="en")
@@ -978,7 +986,7 @@ def test_a_past_tour_not_yet_marked_looks_back_too_and_a_missed_one_says_when_it
     response = browser.get(f"/t/{missed.token}/")
     page, html = text_of(response), response.get_data(as_text=True)
     assert "Your tour of Siegen Testcity" in page and "Thank you for visiting" not in page
-    assert f"Hello Alex, your tour was planned for {english_date(yesterday)} at 2:00 PM." in page
+    assert "Hello Alex, your tour was planned for {} at {}.".format(*in_english(app, local(yesterday, 14))) in page
     assert 'id="feedback"' not in html and 'href="tel:+49271404-0"' in html
     for before_the_tour in BEFORE_THE_TOUR:
         assert before_the_tour not in html, before_the_tour
@@ -986,13 +994,13 @@ def test_a_past_tour_not_yet_marked_looks_back_too_and_a_missed_one_says_when_it
     assert f"Hallo Alex, Ihre Tour war am {german_date(yesterday)} um 14:00 geplant." in german
 
 
-def test_cancelling_a_tour_without_a_guide_promises_no_guide_to_tell(browser, city, company, make_tour):
+def test_cancelling_a_tour_without_a_guide_promises_no_guide_to_tell(app, browser, city, company, make_tour):
     day = bookable_day(days=5)
     waiting = make_tour(None, local(day, 10), city=city, company=company, status="needs_guide",
                         partner_language="en")
     assert "will be announced soon" in text_of(browser.get(f"/t/{waiting.token}/"))
     confirmation = text_of(browser.get(f"/t/{waiting.token}/cancel"))
-    assert f"Your tour on {english_date(day)} at 10:00 AM will be cancelled." in confirmation
+    assert "Your tour on {} at {} will be cancelled.".format(*in_english(app, local(day, 10))) in confirmation
     assert "guide" not in confirmation.lower()
     german = text_of(browser.get(f"/t/{waiting.token}/cancel?lang=de"))
     assert f"Ihre Tour am {german_date(day)} um 10:00 wird abgesagt." in german

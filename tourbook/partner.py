@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import refresh
@@ -52,6 +52,15 @@ def _tour(token: str) -> Tour:
     return tour
 
 
+def _changeable(tour: Tour, now: datetime) -> bool:
+    return tour.status in ("confirmed", "needs_guide") and tour.ends_at > now
+
+
+def _past(tour: Tour, now: datetime) -> bool:
+    """After the tour: marked done or no-show, or its end has passed (cancelled tours have their own page)."""
+    return tour.status in ("done", "no_show") or (tour.status != "cancelled" and tour.ends_at <= now)
+
+
 def _page(tour: Tour, status: int = 200, wishes: WishesForm | None = None, **extra):  # noqa: ANN003, ANN202
     wishes = wishes or WishesForm(
         data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}
@@ -60,9 +69,8 @@ def _page(tour: Tour, status: int = 200, wishes: WishesForm | None = None, **ext
     extra.setdefault("feedback_form", FeedbackForm(prefix="feedback"))
     return render(
         "partner/page.html", "partner/_wishes.html", status=status, tour=tour, city=tour.city, wishes=wishes,
-        interest_labels=dict(INTEREST_CHOICES), now=now,
-        changeable=tour.status in ("confirmed", "needs_guide") and tour.ends_at > now,
-        feedback_open=feedback_open(tour, now), **extra,
+        interest_labels=dict(INTEREST_CHOICES), now=now, changeable=_changeable(tour, now),
+        past=_past(tour, now), feedback_open=feedback_open(tour, now), **extra,
     )
 
 
@@ -75,11 +83,7 @@ def feedback(token: str):
         with suppress(TourError):  # given already or not open: the page says so
             save_feedback(db.session, tour, int(form.rating.data), form.comment.data)
         return redirect(url_for("partner.page", token=token, thanks=1) + "#feedback", 303)
-    return render("partner/page.html", status=422, tour=tour, city=tour.city, wishes=WishesForm(
-        data={"interests": tour.interest_list, "language": tour.partner_language, "people": tour.people}),
-        interest_labels=dict(INTEREST_CHOICES), now=utcnow(), changeable=False,
-        feedback_open=feedback_open(tour, utcnow()),
-        feedback_form=form)
+    return _page(tour, status=422, feedback_form=form)
 
 
 @bp.get("/")
@@ -124,6 +128,8 @@ def cancel(token: str):
             return redirect(url_for("partner.page", token=token), 303)
     elif request.method == "POST":
         status = 422
+    elif not _changeable(tour, utcnow()):  # cancelled or over already: the page says what is the case
+        return redirect(url_for("partner.page", token=token), 303)
     return render("partner/cancel.html", status=status, tour=tour, city=tour.city, form=form)
 
 
