@@ -789,7 +789,7 @@ def test_the_partner_page_speaks_the_partners_language_and_switches(browser, boo
     page = text_of(response)
     assert response.status_code == 200
     assert '<html lang="en">' in html
-    assert f"{day:%A}, {day:%B} {day.day}, {day:%Y}" in page  # English date
+    assert f"{day:%A}, {day.day} {day:%B} {day:%Y}" in page  # English date
     assert "Your tour of Siegen Testcity" in page
     assert "Hello Mira" in page and "Greta" in page and "+49 271 404-0" in page
     assert "Greta Guide" not in page and "Okafor" not in page

@@ -6,10 +6,12 @@ the browser's Accept-Language → German."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import Locale, dates
 from flask import Flask, current_app, g, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
+from flask_babel import format_decimal, get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -43,10 +45,21 @@ def local(value: datetime, tz: str | None = None) -> datetime:
     return value.astimezone(_zone(tz))
 
 
+@lru_cache(maxsize=8)
+def _formatting_locale(name: str) -> Locale:
+    """English pages write dates and times as in Britain: a 24-hour clock and the day before the month.
+    Their readers are in a German city, where "12/1/26" in the US order would be read as the 12th of January."""
+    return Locale.parse("en_GB" if name == "en" else name)
+
+
+def _locale() -> Locale:
+    return _formatting_locale(str(get_locale()))
+
+
 def fmt_datetime(value: datetime | None, tz: str | None = None, format: str = "medium") -> str:
     if value is None:
         return ""
-    return format_datetime(local(value, tz), format, rebase=False)
+    return dates.format_datetime(local(value, tz), format, locale=_locale())
 
 
 def fmt_date(value: date | datetime | None, format: str = "medium", tz: str | None = None) -> str:
@@ -54,13 +67,13 @@ def fmt_date(value: date | datetime | None, format: str = "medium", tz: str | No
         return ""
     if isinstance(value, datetime):
         value = local(value, tz).date()
-    return format_date(value, format)
+    return dates.format_date(value, format, locale=_locale())
 
 
 def fmt_time(value: datetime | None, tz: str | None = None, format: str = "short") -> str:
     if value is None:
         return ""
-    return format_time(local(value, tz), format, rebase=False)
+    return dates.format_time(local(value, tz), format, locale=_locale())
 
 
 def meeting_point_text(place: str | None, text: str, city_name: str) -> str:
