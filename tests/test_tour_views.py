@@ -622,6 +622,7 @@ def test_the_guide_lists_their_tours_upcoming_first_with_what_they_need(
     assert names_in_list(response)[:2] == ["Sooner", "Later"]
     assert "NotMine" not in page and "Secret" not in page
     assert "English · 4 people" in page
+    assert "Search by partner" in page and "or guide" not in page  # they only see their own tours
 
 
 def test_the_guide_sees_the_tour_page_without_the_partners_contact_data(
