@@ -248,15 +248,17 @@ def test_language_switch_gives_english(page: Any) -> None:  # noqa: ANN401
     assert page.locator(".lang-switch a[hreflang=de]").count() == 1
     assert_no_axe_violations(page, "login page in English")
 
-    # Signed in, the switch works the same and the choice stays while moving on.
+    # The choice made on the sign-in page stays once signed in; the switch works the same and the choice
+    # stays while moving on.
     login(page, COORDINATOR)
-    follow(page, "/c/siegen/?lang=en", within=".lang-switch")
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("button", name="Sign out").is_visible()
-    follow(page, "/c/siegen/guides", within="nav.site-nav")
-    assert page.locator("html").get_attribute("lang") == "en"
-    follow(page, "/c/siegen/guides?lang=de", within=".lang-switch")
+    follow(page, "/c/siegen/?lang=de", within=".lang-switch")
     assert page.locator("html").get_attribute("lang") == "de"
+    follow(page, "/c/siegen/guides", within="nav.site-nav")
+    assert page.locator("html").get_attribute("lang") == "de"
+    follow(page, "/c/siegen/guides?lang=en", within=".lang-switch")
+    assert page.locator("html").get_attribute("lang") == "en"
 
 
 def test_english_browser_gets_english(new_page: Any) -> None:  # noqa: ANN401
