@@ -312,14 +312,32 @@ def test_the_availability_fragment_explains_a_broken_interval(client, login, hr,
         "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "10:30"}, headers=HTMX)
     assert availability_text(response) == "A tour lasts at least 60 minutes."
     for day_far, start, message in (("9999-12-31", "10:00", "Tours are booked at most 120 days ahead."),
-                                    ("0001-01-01", "00:15", "Tours are booked at least 24 hours ahead.")):
+                                    ("0001-01-01", "00:15", "Tours are booked at least 24 hours ahead. For an "
+                                     "earlier tour, please call the city office: +49 271 404-0")):
         far = client.get("/tours/availability", query_string={
             "city": city.id, "day": day_far, "start": start, "end": "12:00"}, headers=HTMX)
         assert far.status_code == 200 and availability_text(far) == message
+    city.office_phone = ""  # no number to call: the rule alone
+    db.session.commit()
+    soon = client.get("/tours/availability", query_string={
+        "city": city.id, "day": "0001-01-01", "start": "00:15", "end": "12:00"}, headers=HTMX)
+    assert availability_text(soon) == "Tours are booked at least 24 hours ahead."
     incomplete = client.get("/tours/availability", query_string={"city": city.id, "day": "garbage"},
                             headers=HTMX)
     assert incomplete.status_code == 200
     assert availability_text(incomplete) == "Enter date and times to see whether a guide is free."
+
+
+def test_a_tour_too_soon_names_the_city_office_to_call_in_german(client, login, hr, guide, city):
+    hr.language = "de"
+    db.session.commit()
+    login(hr)
+    today = datetime.now(BERLIN).date()  # this evening is always less than 24 hours ahead (or past)
+    response = client.post("/tours/new", data=tour_form(city, today, start="20:00", end="22:00"))
+    assert response.status_code == 422
+    assert ("Touren werden mindestens 24 Stunden im Voraus gebucht. Für eine frühere Tour rufen Sie bitte die "
+            "Servicestelle der Stadt an: +49 271 404-0") in text_of(response)
+    assert db.session.scalar(select(Tour.id)) is None
 
 
 def test_no_free_guide_offers_alternatives_and_adopting_one_fills_the_times(

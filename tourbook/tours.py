@@ -48,13 +48,22 @@ bp = Blueprint("tours", __name__, url_prefix="/tours")
 ALL_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.GUIDE, Role.HR)
 
 
+def _too_soon(city: City | None) -> str:
+    """The lead time, and what to do instead: an interview at short notice is not unusual, and the city
+    office may still find someone."""
+    ahead = _("Tours are booked at least %(num)d hours ahead.", num=city.lead_time_hours if city else 24)
+    if city is not None and city.office_phone:
+        return " ".join((ahead, _("For an earlier tour, please call the city office: %(phone)s",
+                                  phone=city.office_phone)))
+    return ahead
+
+
 def tour_error_message(error: TourError, city: City | None = None) -> str:
     messages = {
         "end_before_start": lambda: _("The end must be after the start."),
         "too_short": lambda: _("A tour lasts at least %(num)d minutes.", num=city.min_duration_minutes if city else 60),
         "too_long": lambda: _("A tour lasts at most %(num)d minutes.", num=city.max_duration_minutes if city else 240),
-        "too_soon": lambda: _("Tours are booked at least %(num)d hours ahead.",
-                              num=city.lead_time_hours if city else 24),
+        "too_soon": lambda: _too_soon(city),
         "too_far": lambda: _("Tours are booked at most %(num)d days ahead.", num=city.horizon_days if city else 120),
         "no_guide": lambda: _("No guide is free at this time."),
         "slot_taken": lambda: _("This guide or time was just taken by another booking. Please choose again."),
