@@ -55,6 +55,29 @@ def take_all(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN
             taken.append(shoot(page, out, f"form-errors-{device}-{lang}"))
             context.close()
     taken += take_booking_flow(base_url, browser, out)
+    taken += take_tour_lists(base_url, browser, out)
+    return taken
+
+
+def take_tour_lists(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN401
+    """The tour lists of HR, guide and coordinator (search and filters above the list), a guide's tour page."""
+    taken = []
+    for device, options in VIEWPORTS.items():
+        for lang, locale in LOCALES.items():
+            for who, email in (("hr", "hr@demo.example"), ("guide", "guide@demo.example"),
+                               ("coordinator", "coordinator@demo.example")):
+                context = browser.new_context(base_url=base_url, locale=locale, **options)
+                page = context.new_page()
+                login(page, email)
+                page.goto(f"/tours/?lang={lang}")
+                taken.append(shoot(page, out, f"tours-{who}-{device}-{lang}"))
+                if who == "guide":
+                    first = page.locator("main table a[href^='/tours/']").first
+                    if first.count():
+                        first.click()
+                        page.wait_for_load_state("load")
+                        taken.append(shoot(page, out, f"tour-guide-{device}-{lang}"))
+                context.close()
     return taken
 
 
