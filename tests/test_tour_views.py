@@ -850,10 +850,22 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
                                                                "people": "2"}, headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert only_tour().sequence == 2
+    html = fragment.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="wishes"')  # the section answers in place, the page stays
+    assert "Thank you, we passed this on to your guide." in text_of(fragment)
+
+    # A new language: the whole page comes again in it.
+    german = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["work"], "language": "de",
+                                                             "people": "2"}, headers={"HX-Request": "true"})
+    assert german.status_code == 204 and german.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=1"
+    assert '<html lang="de">' in browser.get(german.headers["HX-Redirect"]).get_data(as_text=True)
+    assert only_tour().partner_language == "de"
+    browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "2"})
+    assert only_tour().sequence == 4
 
     bad = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "99"})
     assert bad.status_code == 422 and "Between 1 and 20." in text_of(bad)
-    assert only_tour().sequence == 2
+    assert only_tour().sequence == 4
 
 
 def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, booked, day):
@@ -883,6 +895,13 @@ def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, boo
     assert browser.get(f"/t/{booked.token}/cancel").headers["Location"] == f"/t/{booked.token}/"
     again = browser.post(f"/t/{booked.token}/cancel", data={"reason": ""})
     assert again.status_code == 409 and "This tour is already cancelled." in text_of(again)
+    # Wishes sent from a page opened before: the page again, which says the tour is cancelled.
+    wishes = {"interests": ["nature"], "language": "en", "people": "2"}
+    late = browser.post(f"/t/{booked.token}/wishes", data=wishes)
+    assert late.status_code == 409 and f"Your tour on {when} is cancelled." in text_of(late)
+    late = browser.post(f"/t/{booked.token}/wishes", data=wishes, headers={"HX-Request": "true"})
+    assert late.status_code == 204 and late.headers["HX-Redirect"] == f"/t/{booked.token}/"
+    assert only_tour().sequence == 1
 
     german = text_of(browser.get(f"/t/{booked.token}/?lang=de"))
     assert f"Ihre Tour am {german_date(day)} um 10:00 ist abgesagt." in german

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from .extensions import db, limiter
 from .feedback import feedback_open, save_feedback
 from .forms import INTEREST_CHOICES, FeedbackForm, PartnerCancelForm, WishesForm
-from .htmx import render
+from .htmx import redirect_to, render
 from .models import Tour, utcnow
 from .services import TourError, cancel_tour, update_partner_wishes
 from .tours import ics_response, tour_error_message
@@ -95,19 +95,24 @@ def page(token: str):
 @bp.post("/wishes")
 @limiter.limit(PARTNER_LIMIT)
 def wishes(token: str):
+    """Interests, language and people. With htmx the section answers in place (its errors, or its thanks);
+    a new language reloads the whole page in it, as does a tour that can no longer be changed (the page then
+    says why: cancelled, or over)."""
     tour = _tour(token)
     form = WishesForm()
+    htmx = request.headers.get("HX-Request") == "true"
     if form.validate():
+        new_language = form.language.data != tour.partner_language
         try:
             update_partner_wishes(db.session, tour, list(form.interests.data or []), form.language.data,
                                   form.people.data)
         except TourError as error:
+            if htmx:
+                return redirect_to(url_for("partner.page", token=token))
             return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
         session.pop(f"partner-lang-{tour.id}", None)
-        if request.headers.get("HX-Request") != "true":
-            return redirect(url_for("partner.page", token=token, saved=1), 303)
-        g.forced_locale = tour.partner_language
-        refresh()
+        if not htmx or new_language:
+            return redirect_to(url_for("partner.page", token=token, saved=1))
         return _page(tour, wishes_saved=True)
     return _page(tour, status=422, wishes=form)
 
