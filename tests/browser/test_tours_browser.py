@@ -1,0 +1,432 @@
+"""Issue 4 in a real browser: the whole way of a tour, from the HR user's form to the guide and the partner's
+page, in German and in English, with axe-core after every htmx swap; and once with JavaScript off.
+
+The demo region decides who is free. On a Tuesday 10:00–11:30 Hakan (guide2: German, Turkish, English) and
+Emily (guide3: English only) have hours: a German tour goes to Hakan, the one who speaks it, and when he declines
+Emily takes it over (language is the rule's first preference, not a condition). At 13:30–15:00 only Hakan has
+hours: when he declines the English tour, nobody is free, it needs a guide, and the coordinator, who cannot
+give it to Emily, gives it back to Hakan after a call. Each test books on a Tuesday of its own, weeks ahead of the
+demo's tours."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import LiveServer, assert_no_axe_violations, login, submit_by_htmx
+
+pytestmark = pytest.mark.browser
+
+HR = "hr@demo.example"
+COORDINATOR = "coordinator@demo.example"
+GUIDES = {"Gisela": "guide@demo.example", "Hakan": "guide2@demo.example", "Emily": "guide3@demo.example",
+          "Paul": "guide4@demo.example"}
+COMPANY_ADDRESS = "Hüttenstraße 12, 57072 Siegen"
+OFFICE_PHONE = "+49 271 404-0"
+LOCALES = {"de": "de-DE", "en": "en-GB"}
+REASONS = {"de": "Arzttermin", "en": "Doctor's appointment"}
+SLOTS = {"de": ("10:00", "11:30"), "en": ("13:30", "15:00")}
+
+TEXT = {
+    "de": {
+        "booked": "Gebucht. Bitte geben Sie diesen Link an {name} weiter.",
+        "free": "Zu dieser Zeit ist ein Guide frei.",
+        "nobody": "Zu dieser Zeit ist kein Guide frei.",
+        "no_first_name": "Bitte geben Sie den Vornamen der Partnerin oder des Partners ein.",
+        "no_consent": "Bitte bestätigen Sie die Einwilligung der Partnerin oder des Partners.",
+        "partner_title": "Ihre Tour durch Siegen",
+        "bring": "Was Sie mitbringen sollten",
+        "saved": "Vielen Dank, wir haben das an Ihren Guide weitergegeben.",
+        "language": "Deutsch",
+        "nature": "Natur",
+        "no_reason": "Bitte geben Sie einen Grund an.",
+        "declined_nobody": "Sie haben die Tour abgegeben. Die Koordination sucht einen anderen Guide.",
+        "declined_other": "Sie haben die Tour abgegeben. Ein anderer Guide übernimmt sie.",
+        "needs_guide": "Guide gesucht",
+        "announced_soon": "wird bald bekannt gegeben",
+        "assigned": "Die Tour ist zugewiesen.",
+        "cancelled": "Die Tour ist abgesagt.",
+        "cancelled_badge": "abgesagt",
+        "partner_cancelled": "ist abgesagt.",
+        "no_tours": "Keine Touren gefunden.",
+    },
+    "en": {
+        "booked": "Booked. Please pass this link on to {name}.",
+        "free": "A guide is free at this time.",
+        "nobody": "No guide is free at this time.",
+        "no_first_name": "Please enter the partner's first name.",
+        "no_consent": "Please confirm the partner's consent.",
+        "partner_title": "Your tour of Siegen",
+        "bring": "What to bring",
+        "saved": "Thank you, we passed this on to your guide.",
+        "language": "English",
+        "nature": "Nature",
+        "no_reason": "Please give a reason.",
+        "declined_nobody": "You declined the tour. The coordinator is looking for another guide.",
+        "declined_other": "You declined the tour. Another guide takes it.",
+        "needs_guide": "needs a guide",
+        "announced_soon": "will be announced soon",
+        "assigned": "The tour is assigned.",
+        "cancelled": "The tour is cancelled.",
+        "cancelled_badge": "cancelled",
+        "partner_cancelled": "is cancelled.",
+        "no_tours": "No tours found.",
+    },
+}
+
+
+def a_tuesday(weeks_ahead: int) -> date:
+    """A Tuesday at least ``weeks_ahead`` weeks from today that is no public holiday in North Rhine-Westphalia."""
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    day = today + timedelta(weeks=weeks_ahead)
+    day += timedelta(days=(1 - day.weekday()) % 7)
+    closed = holidays.country_holidays("DE", subdiv="NW", years=range(day.year, day.year + 2))
+    while day in closed:
+        day += timedelta(weeks=1)
+    return day
+
+
+def path_of(page: Any) -> str:  # noqa: ANN401
+    return urlsplit(page.url).path
+
+
+def main_text(page: Any) -> str:  # noqa: ANN401
+    return " ".join(page.locator("main").inner_text().split())
+
+
+def sign_in(new_page: Any, email: str, lang: str, **options: Any) -> Any:  # noqa: ANN401
+    """A new browser of someone who chose ``lang`` on the sign-in page (it wins over the account's setting)."""
+    page = new_page(locale=LOCALES[lang], **options)
+    page.goto(f"/login?lang={lang}")
+    login(page, email)
+    assert page.locator("html").get_attribute("lang") == lang
+    return page
+
+
+def fill_when(page: Any, day: date, start: str, end: str) -> None:  # noqa: ANN401
+    """Date and times as a person types them; the last change asks whether a guide is free."""
+    page.fill("input[name=day]", day.isoformat())
+    page.fill("input[name=start]", start)
+    page.fill("input[name=end]", end)
+    asked = {"day": [day.isoformat()], "start": [start], "end": [end]}
+
+    def answers(response: Any) -> bool:  # noqa: ANN401
+        query = parse_qs(urlsplit(response.url).query)
+        return "/tours/availability" in response.url and all(query.get(k) == v for k, v in asked.items())
+
+    with page.expect_response(answers):
+        page.dispatch_event("input[name=end]", "change")
+
+
+def guide_named_on(page: Any) -> str:  # noqa: ANN401
+    """The first name of the guide a tour page names."""
+    text = main_text(page)
+    named = [name for name in GUIDES if name in text]
+    assert len(named) == 1, f"expected one guide on the page, found {named}: {text[:400]}"
+    return named[0]
+
+
+def download_ics(page: Any, href: str) -> str:  # noqa: ANN401
+    response = page.request.get(href)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/calendar")
+    body = response.text()
+    assert "BEGIN:VEVENT" in body and "DTSTART" in body
+    return body
+
+
+def book(page: Any, lang: str, day: date, first_name: str) -> str:  # noqa: ANN401
+    """HR books on ``day`` in the slot of ``lang`` through the live form; returns the partner's link."""
+    text = TEXT[lang]
+    partner_language = lang
+    start, end = SLOTS[lang]
+    page.locator("a.kern-btn[href='/tours/new']").click()
+    page.wait_for_url("**/tours/new")
+    assert_no_axe_violations(page, f"the empty booking form ({lang})")
+    form = page.locator("form.tour-form")
+    availability = page.locator("#availability")
+
+    # In the evening nobody has hours: the form says so at once and offers the nearest times that work.
+    page.select_option("select[name=language]", partner_language)
+    fill_when(page, day, "18:00", "19:30")
+    expect(availability.locator(".alternatives button").first).to_be_visible()
+    expect(availability).to_contain_text(text["nobody"])
+    assert_no_axe_violations(page, f"no guide free, alternatives offered ({lang})")
+
+    # One click takes an alternative over: its date and times fill the form, and a guide is free then.
+    alternative = availability.locator(".alternatives button").first
+    taken_day, taken_start, taken_end = alternative.get_attribute("value").split("|")
+    submit_by_htmx(page, alternative, 200)
+    assert (page.input_value("input[name=day]"), page.input_value("input[name=start]"),
+            page.input_value("input[name=end]")) == (taken_day, taken_start, taken_end)
+    expect(availability).to_contain_text(text["free"])
+    assert page.input_value("select[name=language]") == partner_language
+    assert_no_axe_violations(page, f"an alternative taken over ({lang})")
+
+    # The interview is in the morning after all.
+    fill_when(page, day, start, end)
+    expect(availability).to_contain_text(text["free"])
+
+    # Sent without a first name and without consent: both are named, everything typed stays.
+    page.fill("input[name=last_name]", "Lindqvist")
+    page.fill("input[name=email]", f"{first_name.lower()}@example.org")
+    page.check("input[name=interests][value=culture]")
+    submit_by_htmx(page, form.locator(".form-actions button[type=submit]"), 422)
+    errors = page.locator("main [role=alert]").first
+    expect(errors).to_contain_text(text["no_first_name"])
+    expect(errors).to_contain_text(text["no_consent"])
+    assert page.locator("input[name=first_name][aria-invalid=true]").count() == 1
+    assert (page.input_value("input[name=day]"), page.input_value("input[name=start]"),
+            page.input_value("input[name=end]"), page.input_value("select[name=language]"),
+            page.input_value("input[name=email]")) == (day.isoformat(), start, end, partner_language,
+                                                       f"{first_name.lower()}@example.org")
+    assert page.locator("input[name=interests][value=culture]").is_checked()
+    assert page.evaluate("() => !!document.activeElement?.matches('[data-focus-on-swap]')"), (
+        "the error summary did not get the focus")
+    assert_no_axe_violations(page, f"the booking form with errors ({lang})")
+
+    page.fill("input[name=first_name]", first_name)
+    page.check("input[name=consent]")
+    with page.expect_navigation():
+        page.locator("form.tour-form .form-actions button[type=submit]").click()
+    assert path_of(page).startswith("/tours/") and "booked=1" in page.url
+    assert page.locator("#booked-heading").inner_text() == text["booked"].format(name=first_name)
+    link = page.input_value("#partner-link")
+    assert link.startswith(page.url.split("/tours/")[0] + "/t/")
+    assert page.locator("button[data-copy=partner-link]").is_visible(), "no copy button beside the link"
+    assert f"{start}–{end}" in main_text(page)
+    download_ics(page, page.locator("main a[href$='/tour.ics']").get_attribute("href"))
+    assert_no_axe_violations(page, f"booked, with the partner's link ({lang})")
+    return link
+
+
+def open_partner_page(new_page: Any, link: str, lang: str) -> Any:  # noqa: ANN401
+    """The partner's phone: no account, the link from HR."""
+    partner = new_page(locale=LOCALES[lang], viewport={"width": 390, "height": 844}, is_mobile=True,
+                       has_touch=True)
+    partner.goto(link)
+    return partner
+
+
+def check_partner_page(partner: Any, lang: str, guide: str | None) -> None:  # noqa: ANN401
+    text = TEXT[lang]
+    assert partner.locator("html").get_attribute("lang") == lang
+    assert partner.locator("h1").inner_text() == text["partner_title"]
+    page_text = main_text(partner)
+    assert "{}–{}".format(*SLOTS[lang]) in page_text and COMPANY_ADDRESS in page_text
+    assert (guide or text["announced_soon"]) in page_text
+    assert partner.locator(f"main a[href='tel:{OFFICE_PHONE.replace(' ', '')}']").inner_text() == OFFICE_PHONE
+    assert partner.locator("meta[name=robots]").get_attribute("content") == "noindex, nofollow"
+    # Nothing wider than the phone: the page does not scroll sideways.
+    assert partner.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def partner_updates_wishes(partner: Any, lang: str, link: str) -> None:  # noqa: ANN401
+    text = TEXT[lang]
+    expect(partner.get_by_role("heading", name=text["bring"])).to_be_visible()
+    download_ics(partner, partner.locator("main a[href$='/tour.ics']").get_attribute("href"))
+    assert_no_axe_violations(partner, f"the partner's page ({lang})")
+
+    # The other language and back: the switch keeps the partner on their page.
+    other = "en" if lang == "de" else "de"
+    partner.locator(".lang-switch a").click()
+    partner.wait_for_load_state("load")
+    assert partner.locator("html").get_attribute("lang") == other
+    assert partner.locator("h1").inner_text() == TEXT[other]["partner_title"]
+    assert_no_axe_violations(partner, f"the partner's page switched to {other}")
+    partner.locator(".lang-switch a").click()
+    partner.wait_for_load_state("load")
+    assert partner.locator("html").get_attribute("lang") == lang
+
+    partner.check("#wishes input[name=interests][value=nature]")
+    partner.fill("#wishes input[name=people]", "3")
+    submit_by_htmx(partner, partner.locator("#wishes button[type=submit]"), 200)
+    expect(partner.locator("main")).to_contain_text(text["saved"])
+    assert_no_axe_violations(partner, f"the partner's wishes saved ({lang})")
+    partner.goto(link)
+    assert partner.locator("#wishes input[name=interests][value=nature]").is_checked()
+    assert partner.input_value("#wishes input[name=people]") == "3"
+
+
+def guide_finds_and_declines(guide: Any, lang: str, first_name: str) -> None:  # noqa: ANN401
+    text = TEXT[lang]
+    assert path_of(guide) == "/tours/"
+    with guide.expect_response(lambda r: "/tours/?" in r.url and "q=" in r.url and r.status == 200):
+        guide.fill("#q", first_name)
+    rows = guide.locator("#tour-list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(first_name)
+    assert "q=" + first_name in guide.url, "the search is not kept in the address"
+    assert_no_axe_violations(guide, f"the guide's tours searched ({lang})")
+
+    with guide.expect_navigation():
+        rows.first.locator("a").click()
+    assert re.fullmatch(r"/tours/\d+", path_of(guide))
+    page_text = main_text(guide)
+    for seen in (first_name, text["language"], text["nature"], COMPANY_ADDRESS, "{}–{}".format(*SLOTS[lang])):
+        assert seen in page_text, f"the guide does not see {seen!r}"
+    assert "Lindqvist" not in page_text and "@example.org" not in page_text, (
+        "a guide sees only the partner's first name")
+    assert_no_axe_violations(guide, f"the guide's tour page ({lang})")
+
+    guide.locator("main a[href$='/decline']").click()
+    guide.wait_for_url("**/decline")
+    submit_by_htmx(guide, guide.locator("main form button[type=submit]"), 422)
+    expect(guide.locator("main")).to_contain_text(text["no_reason"])
+    assert_no_axe_violations(guide, f"declining without a reason ({lang})")
+    guide.fill("textarea[name=reason]", REASONS[lang])
+    with guide.expect_navigation():
+        guide.locator("main form button[type=submit]").click()
+    assert path_of(guide) == "/tours/"
+    expect(guide.locator("main")).to_contain_text(text["declined_other" if lang == "de" else "declined_nobody"])
+    with guide.expect_response(lambda r: "/tours/?" in r.url and "q=" in r.url and r.status == 200):
+        guide.fill("#q", first_name)
+    expect(guide.locator("#tour-list")).to_contain_text(text["no_tours"])
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_a_tour_from_the_booking_form_to_the_guide_and_the_partner(new_page: Any, live_server: LiveServer,
+                                                                    lang: str) -> None:  # noqa: ANN401
+    text = TEXT[lang]
+    day = a_tuesday(4 if lang == "de" else 5)
+    first_name = f"Maren{uuid.uuid4().hex[:6]}"
+
+    hr = sign_in(new_page, HR, lang)
+    link = book(hr, lang, day, first_name)
+    tour_url = hr.url.split("?")[0]
+    assert guide_named_on(hr) == "Hakan"
+
+    partner = open_partner_page(new_page, link, lang)
+    check_partner_page(partner, lang, "Hakan")
+    partner_updates_wishes(partner, lang, link)
+
+    guide = sign_in(new_page, GUIDES["Hakan"], lang)
+    guide_finds_and_declines(guide, lang, first_name)
+
+    hr.goto(tour_url)
+    partner.reload()
+    if lang == "de":
+        # Emily was free too and took the tour over; HR and the partner see her name.
+        assert guide_named_on(hr) == "Emily"
+        check_partner_page(partner, lang, "Emily")
+
+        # The partner cannot come after all: a confirmation first, then the page says it is cancelled.
+        partner.locator("main a[href$='/cancel']").click()
+        partner.wait_for_url("**/cancel")
+        assert_no_axe_violations(partner, "the partner's cancel confirmation")
+        partner.fill("textarea[name=reason]", "Wir haben eine Wohnung woanders gefunden.")
+        with partner.expect_navigation():
+            partner.locator("main form button[type=submit]").click()
+        expect(partner.locator("main")).to_contain_text(text["partner_cancelled"])
+        assert_no_axe_violations(partner, "the partner's cancelled page")
+        hr.reload()
+        expect(hr.locator("main .kern-badge").first).to_have_text(text["cancelled_badge"])
+        return
+
+    # Nobody else is free then: the tour needs a guide; HR and the partner see so.
+    expect(hr.locator("main .kern-badge").first).to_have_text(text["needs_guide"])
+    check_partner_page(partner, lang, None)
+    hr.goto("/tours/")
+    expect(hr.locator("#needs-guide-heading")).to_be_visible()
+    assert hr.locator(f"main .kern-alert a[href='{urlsplit(tour_url).path}']").count() == 1
+    assert_no_axe_violations(hr, "HR's tours with one that needs a guide")
+
+    # The coordinator sees who declined and why; Emily has no hours then, Hakan can after all.
+    coordinator = sign_in(new_page, COORDINATOR, lang)
+    coordinator.goto(urlsplit(tour_url).path)
+    expect(coordinator.locator("main")).to_contain_text(REASONS[lang])
+    assign = coordinator.locator("main form[action$='/assign']")
+    options = dict(assign.locator("select[name=assign-guide] option").evaluate_all(
+        "options => options.map(o => [o.textContent, o.value])"))
+    assert "Emily Carter – not free at this time" in options and "Hakan Yılmaz – declined this tour" in options
+    coordinator.select_option("select[name=assign-guide]", options["Emily Carter – not free at this time"])
+    coordinator.fill("textarea[name=assign-reason]", "Asked on the phone.")
+    submit_by_htmx(coordinator, assign.locator("button[type=submit]"), 422)
+    expect(coordinator.locator("main form[action$='/assign']")).to_contain_text("This guide is not free at that time.")
+    assert_no_axe_violations(coordinator, "assigning a guide who is not free")
+    coordinator.select_option("select[name=assign-guide]", options["Hakan Yılmaz – declined this tour"])
+    coordinator.fill("textarea[name=assign-reason]", "The doctor's appointment moved; Hakan can do it.")
+    with coordinator.expect_navigation():
+        coordinator.locator("main form[action$='/assign'] button[type=submit]").click()
+    expect(coordinator.locator("main")).to_contain_text(text["assigned"])
+    assert "Hakan Yılmaz" in main_text(coordinator)
+    assert_no_axe_violations(coordinator, "the coordinator's tour page after assigning")
+    partner.reload()
+    check_partner_page(partner, lang, "Hakan")
+
+    # HR cancels: a reason is asked for, then the tour is cancelled for everyone.
+    hr.goto(tour_url)
+    hr.locator("main a[href$='/cancel']").click()
+    hr.wait_for_url("**/cancel")
+    submit_by_htmx(hr, hr.locator("main form button[type=submit]"), 422)
+    expect(hr.locator("main")).to_contain_text(text["no_reason"])
+    assert_no_axe_violations(hr, "cancelling without a reason")
+    hr.fill("textarea[name=reason]", "The interview was called off.")
+    with hr.expect_navigation():
+        hr.locator("main form button[type=submit]").click()
+    expect(hr.locator("main")).to_contain_text(text["cancelled"])
+    expect(hr.locator("main .kern-badge").first).to_have_text(text["cancelled_badge"])
+    partner.reload()
+    expect(partner.locator("main")).to_contain_text(text["partner_cancelled"])
+
+
+def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
+    """Plain form posts all the way: the alternatives come with the refused post, a click takes one over
+    (everything typed stays), the booking redirects to the tour page; the partner saves wishes and cancels."""
+    text = TEXT["de"]
+    day = a_tuesday(6)
+    first_name = f"Jana{uuid.uuid4().hex[:6]}"
+    hr = sign_in(new_page, HR, "de", java_script_enabled=False)
+    hr.goto("/tours/new")
+    hr.select_option("select[name=language]", "de")
+    hr.fill("input[name=day]", day.isoformat())
+    hr.fill("input[name=start]", "18:00")
+    hr.fill("input[name=end]", "19:30")
+    hr.fill("input[name=first_name]", first_name)
+    hr.fill("input[name=phone]", "+49 170 1234567")
+    hr.check("input[name=interests][value=schools]")
+    hr.check("input[name=consent]")
+    with hr.expect_navigation():
+        hr.locator("form.tour-form .form-actions button[type=submit]").click()
+    expect(hr.locator("#availability")).to_contain_text(text["nobody"])
+    alternative = hr.locator("#availability .alternatives button").first
+    taken_day, taken_start, taken_end = alternative.get_attribute("value").split("|")
+    with hr.expect_navigation():
+        alternative.click()
+    assert (hr.input_value("input[name=day]"), hr.input_value("input[name=start]"),
+            hr.input_value("input[name=end]")) == (taken_day, taken_start, taken_end)
+    assert hr.input_value("input[name=first_name]") == first_name
+    assert hr.input_value("input[name=phone]") == "+49 170 1234567"
+    assert hr.locator("input[name=interests][value=schools]").is_checked()
+    assert hr.locator("input[name=consent]").is_checked()
+
+    hr.locator("form.tour-form .form-actions button[type=submit]").click()
+    hr.wait_for_url(lambda url: "booked=1" in url)
+    assert hr.locator("#booked-heading").inner_text() == text["booked"].format(name=first_name)
+    link = hr.input_value("#partner-link")
+    assert f"{taken_start}–{taken_end}" in main_text(hr)
+
+    partner = new_page(locale="de-DE", java_script_enabled=False)
+    partner.goto(link)
+    assert partner.locator("h1").inner_text() == text["partner_title"]
+    partner.check("#wishes input[name=interests][value=nature]")
+    partner.locator("#wishes button[type=submit]").click()
+    partner.wait_for_url(lambda url: "saved=1" in url)
+    expect(partner.locator("main")).to_contain_text(text["saved"])
+    assert partner.locator("#wishes input[name=interests][value=nature]").is_checked()
+    partner.locator("main a[href$='/cancel']").click()
+    partner.wait_for_url("**/cancel")
+    partner.locator("main form button[type=submit]").click()
+    partner.wait_for_url(lambda url: not urlsplit(url).path.endswith("/cancel"))
+    expect(partner.locator("main")).to_contain_text(text["partner_cancelled"])
+
+    hr.reload()
+    expect(hr.locator("main .kern-badge").first).to_have_text(text["cancelled_badge"])
