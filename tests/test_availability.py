@@ -464,6 +464,27 @@ def test_alternatives_continue_with_the_next_day_before_the_previous_day():
     )
 
 
+def test_spread_alternatives_offer_per_day_the_nearest_and_the_nearest_on_the_other_side():
+    request = (local(2026, 6, 10, 10), local(2026, 6, 10, 11))
+    alternatives = nearest_alternatives(
+        RULES, [busy_wednesday_guide()], *request, local(2026, 5, 1), limit=20, spread=True
+    )
+    assert starts(alternatives) == [
+        local(2026, 6, 10, 8, 45), local(2026, 6, 10, 11, 15),  # before and after the tour that day
+        local(2026, 6, 11, 10),  # the same time the next day: nothing nearer to offer beside it
+        local(2026, 6, 9, 14),  # the day before only has afternoons
+        local(2026, 6, 16, 14),  # then a week on each side: Tuesday, Thursday, Wednesday, Wednesday
+        local(2026, 6, 4, 10),
+        local(2026, 6, 17, 10),
+        local(2026, 6, 3, 10),
+    ]
+    # The same list without spreading starts with the same choice; the spread ones are all among its own.
+    full = nearest_alternatives(RULES, [busy_wednesday_guide()], *request, local(2026, 5, 1), limit=100)
+    assert set(alternatives) <= set(full) and alternatives[0] == full[0]
+    assert nearest_alternatives(RULES, [busy_wednesday_guide()], *request, local(2026, 5, 1), limit=3,
+                                spread=True) == alternatives[:3]
+
+
 def test_alternatives_search_a_week_each_way_and_no_further():
     request = (local(2026, 6, 10, 10), local(2026, 6, 10, 11))
     wednesdays = guide(windows=[window(WED, "09:00", "12:00")], tours=[Interval(*request)])

@@ -351,6 +351,10 @@ def test_no_free_guide_offers_alternatives_and_adopting_one_fills_the_times(
     alternatives = alternatives_of(fragment)
     assert alternatives, "the nearest slots that work are offered"
     assert alternatives == sorted(alternatives), "shown in the order of the day"
+    # Choices, not five starts a quarter of an hour apart: the latest start on the day, then other days.
+    days = [alternative.split("|")[0] for alternative in alternatives]
+    assert len(alternatives) == 5 and len(set(days)) == 5
+    assert f"{day.isoformat()}|11:00|13:00" in alternatives
     chosen = alternatives[0]
     alt_day, alt_start, alt_end = chosen.split("|")
     assert alt_start < "13:00" and alt_end <= "13:00"

@@ -282,6 +282,7 @@ def nearest_alternatives(
     now: datetime,
     language: str | None = None,
     limit: int = 5,
+    spread: bool = False,
 ) -> list[Interval]:
     """Up to ``limit`` intervals as long as ``[start, end)`` that check_interval accepts and at least one
     guide is free for, nearest first; the requested interval itself is never among them.
@@ -291,6 +292,11 @@ def nearest_alternatives(
     date come before those of the next date in that order; within a date they are ordered by real distance
     from the requested start moved to that date (the same local wall-clock time there), earlier first on a
     tie. Empty when the length itself is not bookable (too short or too long).
+
+    ``spread=True`` keeps at most two of a date: its nearest, and the nearest on the other side of the
+    requested time (none when the nearest is that time itself). Choices for a person: five starts a quarter
+    of an hour apart on one afternoon say less than the latest start that day and the nearest ones on the
+    following days.
     """
     start = _aware_utc(start, "start")
     end = _aware_utc(end, "end")
@@ -312,9 +318,14 @@ def nearest_alternatives(
             continue
         anchor = requested if offset == 0 else _us(_local_instant(day, wall, search.zone))
         starts.sort(key=lambda s: (abs(s - anchor), s))
+        if requested in starts:
+            starts.remove(requested)
+        if spread and starts:
+            nearest = starts[0]
+            other_side = None if nearest == anchor else next(
+                (s for s in starts if s != anchor and (s < anchor) != (nearest < anchor)), None)
+            starts = [nearest] if other_side is None else [nearest, other_side]
         for candidate in starts:
-            if candidate == requested:
-                continue
             begin = _instant(candidate)
             found.append(Interval(begin, begin + duration))
             if len(found) == limit:

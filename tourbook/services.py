@@ -136,7 +136,7 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
         wide = load_engine_input(
             session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
         )
-        alternatives = nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5)
+        alternatives = nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5, spread=True)
     return Availability(None, free, speakers, alternatives, languages)
 
 
@@ -173,7 +173,7 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     if not free:
         wide = load_engine_input(session, city, start - timedelta(days=8), end + timedelta(days=8),
                                  exclude_tour_id=exclude_tour_id)
-        return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5))
+        return Choice(None, nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5, spread=True))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
     ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
