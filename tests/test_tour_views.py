@@ -304,6 +304,27 @@ def test_the_availability_fragment_warns_when_no_free_guide_speaks_the_language(
         "city": city.id, "day": day.isoformat(), "start": "10:00", "end": "12:00", "language": "en"},
         headers=HTMX)
     assert availability_text(response) == "A guide is free, but none who speaks English. The free guides speak: German."
+    assert alternatives_of(response) == []  # nobody speaks it at any time
+
+
+def test_when_no_free_guide_speaks_the_language_the_fragment_offers_times_when_one_does(
+    client, login, hr, make_guide, city, day
+):
+    make_guide(city, languages=("de",))
+    make_guide(city, languages=("en",), windows=MORNINGS_ONLY)
+    login(hr)
+    query = {"city": city.id, "day": day.isoformat(), "start": "15:00", "end": "17:00", "language": "en"}
+    response = client.get("/tours/availability", query_string=query, headers=HTMX)
+    assert availability_text(response).startswith(
+        "A guide is free, but none who speaks English. The free guides speak: German. "
+        "Nearest times with a guide who speaks English – choose one to take it over:")
+    alternatives = alternatives_of(response)
+    assert len(alternatives) == 5 and all(alternative.endswith("|13:00") for alternative in alternatives)
+    assert f"{day.isoformat()}|11:00|13:00" in alternatives
+
+    # Taking one over books the English-speaking guide.
+    taken = client.post("/tours/new", data=tour_form(city, day, start="11:00", end="13:00", language="en"))
+    assert taken.status_code == 303 and only_tour().guide.guide_languages == "en"
 
 
 def test_the_availability_fragment_explains_a_broken_interval(client, login, hr, guide, city, day):
