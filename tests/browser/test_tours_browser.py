@@ -83,11 +83,12 @@ TEXT = {
 }
 
 
-def a_tuesday(weeks_ahead: int) -> date:
-    """A Tuesday at least ``weeks_ahead`` weeks from today that is no public holiday in North Rhine-Westphalia."""
+def a_tuesday(weeks_ahead: int, weekday: int = 1) -> date:
+    """A Tuesday (or ``weekday``) at least ``weeks_ahead`` weeks from today that is no public holiday in North
+    Rhine-Westphalia."""
     today = datetime.now(ZoneInfo("Europe/Berlin")).date()
     day = today + timedelta(weeks=weeks_ahead)
-    day += timedelta(days=(1 - day.weekday()) % 7)
+    day += timedelta(days=(weekday - day.weekday()) % 7)
     closed = holidays.country_holidays("DE", subdiv="NW", years=range(day.year, day.year + 2))
     while day in closed:
         day += timedelta(weeks=1)
@@ -376,6 +377,24 @@ def test_a_tour_from_the_booking_form_to_the_guide_and_the_partner(new_page: Any
     expect(hr.locator("main .kern-badge").first).to_have_text(text["cancelled_badge"])
     partner.reload()
     expect(partner.locator("main")).to_contain_text(text["partner_cancelled"])
+
+
+def test_when_the_free_guide_does_not_speak_the_language_times_with_one_who_does_are_offered(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """On a Friday at 08:00 only Paul (German, French) has hours; Emily and Gisela, who speak English, start later."""
+    friday = a_tuesday(4, weekday=4)
+    hr = sign_in(new_page, HR, "en")
+    hr.goto("/tours/new")
+    hr.select_option("select[name=language]", "en")
+    fill_when(hr, friday, "08:00", "09:30")
+    availability = hr.locator("#availability")
+    expect(availability).to_contain_text("A guide is free, but none who speaks English. "
+                                         "The free guides speak: German, French.")
+    expect(availability).to_contain_text("Nearest times with a guide who speaks English")
+    assert_no_axe_violations(hr, "a free guide who does not speak the language, with alternatives")
+    submit_by_htmx(hr, availability.locator(".alternatives button").first, 200)
+    expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
 
 
 def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
