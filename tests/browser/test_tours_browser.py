@@ -397,6 +397,22 @@ def test_when_the_free_guide_does_not_speak_the_language_times_with_one_who_does
     expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
 
 
+@pytest.mark.parametrize("email", [HR, COORDINATOR, "guide@demo.example"])
+def test_the_tour_list_fits_a_phone(new_page: Any, live_server: LiveServer, email: str) -> None:  # noqa: ANN401
+    """Each tour a block on a narrow screen: its status and its link in sight, nothing to scroll sideways."""
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    login(page, email)
+    page.goto("/tours/")
+    rows = page.locator("#tour-list tbody tr")
+    assert rows.count() >= 1
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    for row in rows.all()[:5]:
+        for part in (row.locator(".kern-badge"), row.locator("a").first):
+            box = part.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, f"{part} is off the screen: {box}"
+    assert_no_axe_violations(page, f"the tour list of {email} on a phone")
+
+
 def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
     """Plain form posts all the way: the alternatives come with the refused post, a click takes one over
     (everything typed stays), the booking redirects to the tour page; the partner saves wishes and cancels."""
