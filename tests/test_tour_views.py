@@ -372,6 +372,8 @@ def test_no_free_guide_offers_alternatives_and_adopting_one_fills_the_times(
     alternatives = alternatives_of(fragment)
     assert alternatives, "the nearest slots that work are offered"
     assert alternatives == sorted(alternatives), "shown in the order of the day"
+    no_language = client.get("/tours/availability", query_string={**query, "language": ""}, headers=HTMX)
+    assert alternatives_of(no_language) == alternatives  # an empty choice is no language nobody speaks
     # Choices, not five starts a quarter of an hour apart: the latest start on the day, then other days.
     days = [alternative.split("|")[0] for alternative in alternatives]
     assert len(alternatives) == 5 and len(set(days)) == 5
@@ -608,6 +610,16 @@ def test_reschedule_outside_the_rules_is_refused_with_422(client, booked, day, s
                 assert is_fragment(response) == bool(headers)
     tour = only_tour()
     assert (tour.starts_at, tour.sequence) == (local(day, 10), 0)
+
+
+def test_a_coordinator_rescheduling_too_soon_is_not_sent_to_the_city_office(client, login, booked, coordinator):
+    client.post("/logout")
+    login(coordinator)  # they are the city office
+    today = datetime.now(BERLIN).date()
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": today.isoformat(), "start": "20:00",
+                                                                   "end": "22:00"})
+    assert response.status_code == 422
+    assert field_error(response, "start") == "Tours are booked at least 24 hours ahead."
 
 
 def test_reschedule_offers_alternatives_and_adopts_one(client, booked, make_guide, city, day):
@@ -891,6 +903,13 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     bad = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "99"})
     assert bad.status_code == 422 and "Between 1 and 20." in text_of(bad)
     assert only_tour().sequence == 4
+
+    # The page switched to German, the tour's language kept as English: saving shows it in English again,
+    # so the whole page comes again, as without JavaScript.
+    browser.get(f"/t/{booked.token}/?lang=de")
+    shown = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "2"},
+                         headers={"HX-Request": "true"})
+    assert shown.status_code == 204 and shown.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=1"
 
 
 def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, booked, day):

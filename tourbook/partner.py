@@ -7,7 +7,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
-from flask_babel import refresh
+from flask_babel import get_locale, refresh
 from sqlalchemy import select
 
 from .extensions import db, limiter
@@ -102,7 +102,7 @@ def wishes(token: str):
     form = WishesForm()
     htmx = request.headers.get("HX-Request") == "true"
     if form.validate():
-        new_language = form.language.data != tour.partner_language
+        new_language = form.language.data != str(get_locale())  # the page would have to change language
         try:
             update_partner_wishes(db.session, tour, list(form.interests.data or []), form.language.data,
                                   form.people.data)

@@ -113,6 +113,7 @@ def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) ->
 def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
                      now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
     now = now or utcnow()
+    language = language or None  # an empty choice asks for no language, not for one nobody speaks
     problem = _rules_problem(city, start, end, now)
     if problem:
         return Availability(problem, [], [], [])
@@ -132,22 +133,20 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     else:
         speakers = free
     alternatives: list[Interval] = []
-    if not speakers:  # nobody free, or nobody who speaks the language: times when someone who does is free
-        alternatives = _alternatives(session, city, start, end, now, language, exclude_tour_id, any_guide=not free)
+    if not free:  # the nearest times when any guide is free (the rule prefers the language, it does not require it)
+        alternatives = _alternatives(session, city, start, end, now, None, exclude_tour_id)
+    elif not speakers:  # free guides, none who speaks the language: the nearest times when one who does is free
+        alternatives = _alternatives(session, city, start, end, now, language, exclude_tour_id)
     return Availability(None, free, speakers, alternatives, languages)
 
 
 def _alternatives(session: Session, city: City, start: datetime, end: datetime, now: datetime,
-                  language: str | None, exclude_tour_id: int | None, any_guide: bool = True) -> list[Interval]:
-    """The nearest times when a guide who speaks ``language`` is free; when there are none and
-    ``any_guide``, those when any guide is (the rule prefers the language, it does not require it)."""
+                  language: str | None, exclude_tour_id: int | None) -> list[Interval]:
+    """The nearest times when a guide (who speaks ``language``, when given) is free, one or two a day."""
     wide = load_engine_input(
         session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
     )
-    found = nearest_alternatives(wide.rules, wide.guides, start, end, now, language=language, limit=5, spread=True)
-    if not found and language and any_guide:
-        found = nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5, spread=True)
-    return found
+    return nearest_alternatives(wide.rules, wide.guides, start, end, now, language=language, limit=5, spread=True)
 
 
 @dataclass
@@ -181,7 +180,7 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     if prefer is not None and prefer in free:
         return Choice(prefer, data=data, ranked=[prefer])
     if not free:
-        return Choice(None, _alternatives(session, city, start, end, now, language, exclude_tour_id))
+        return Choice(None, _alternatives(session, city, start, end, now, None, exclude_tour_id))
     speaking = {g.guide_id for g in data.guides if language in g.languages}
     ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))

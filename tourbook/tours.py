@@ -49,10 +49,10 @@ ALL_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.GUIDE, Role.HR)
 
 
 def _too_soon(city: City | None) -> str:
-    """The lead time, and what to do instead: an interview at short notice is not unusual, and the city
-    office may still find someone."""
+    """The lead time, and for HR what to do instead: an interview at short notice is not unusual, and the
+    city office may still find someone (coordinators are that office)."""
     ahead = _("Tours are booked at least %(num)d hours ahead.", num=city.lead_time_hours if city else 24)
-    if city is not None and city.office_phone:
+    if city is not None and city.office_phone and current_user.is_authenticated and current_user.role == Role.HR:
         return " ".join((ahead, _("For an earlier tour, please call the city office: %(phone)s",
                                   phone=city.office_phone)))
     return ahead
