@@ -399,6 +399,50 @@ def test_when_the_free_guide_does_not_speak_the_language_times_with_one_who_does
     expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
 
 
+def test_a_late_answer_to_an_older_question_does_not_overwrite_the_newer_one(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """The first availability answer is held back while the times change again: the form must end up with
+    the answer to the newer times (the questions go one after the other), not with the late older one. And
+    the questions send only what they ask about."""
+    day = a_tuesday(6)
+    hr = sign_in(new_page, HR, "en")
+    hr.goto("/tours/new")
+    hr.select_option("select[name=language]", "de")
+    hr.fill("input[name=day]", day.isoformat())
+    hr.fill("input[name=first_name]", "Maren")
+    hr.fill("input[name=email]", "maren@example.org")
+    held: list[Any] = []
+    asked: list[str] = []
+
+    def hold_the_first(route: Any) -> None:  # noqa: ANN401
+        asked.append(route.request.url)
+        if not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    hr.route("**/tours/availability?*", hold_the_first)
+    hr.fill("input[name=start]", "18:00")
+    hr.fill("input[name=end]", "19:30")
+    hr.dispatch_event("input[name=end]", "change")  # nobody is free in the evening
+    hr.wait_for_timeout(300)
+    hr.fill("input[name=start]", "10:00")
+    hr.fill("input[name=end]", "11:30")
+    hr.dispatch_event("input[name=end]", "change")  # Hakan is free in the morning
+    hr.wait_for_timeout(500)
+    assert len(held) == 1, "the first question was not asked"
+    assert len(asked) == 1, "a newer question was sent while the older one was still unanswered"
+    # The question carries the times and the language, not the partner's details (a GET ends up in logs).
+    sent = parse_qs(urlsplit(asked[0]).query, keep_blank_values=True)
+    assert set(sent) == {"city", "day", "start", "end", "language"}
+    with hr.expect_response(lambda r: "/tours/availability" in r.url and "start=10%3A00" in r.url):
+        held[0].continue_()
+    expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
+    hr.wait_for_timeout(300)
+    expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
+
+
 @pytest.mark.parametrize("email", [HR, COORDINATOR, "guide@demo.example"])
 def test_the_tour_list_fits_a_phone(new_page: Any, live_server: LiveServer, email: str) -> None:  # noqa: ANN401
     """Each tour a block on a narrow screen: its status and its link in sight, nothing to scroll sideways."""
