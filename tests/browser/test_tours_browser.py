@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select as sa_select
 
 from .conftest import LiveServer, assert_no_axe_violations, login, submit_by_htmx
 
@@ -81,6 +82,12 @@ TEXT = {
         "no_tours": "No tours found.",
     },
 }
+
+
+def select_user(email: str) -> Any:  # noqa: ANN401
+    from tourbook.models import User
+
+    return sa_select(User).where(User.email == email)
 
 
 def a_tuesday(weeks_ahead: int, weekday: int = 1) -> date:
@@ -441,6 +448,43 @@ def test_a_late_answer_to_an_older_question_does_not_overwrite_the_newer_one(
     expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
     hr.wait_for_timeout(300)
     expect(hr.locator("#availability")).to_contain_text("A guide is free at this time.")
+
+
+def test_the_absence_preview_names_the_tour_it_would_hit(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
+    """Gisela alone has Monday mornings: a tour booked then is what an absence over that Monday would hit;
+    the preview asks with the dates and times only."""
+    from tourbook.extensions import db
+    from tourbook.models import City, Company, User
+    from tourbook.services import PartnerDetails, book_tour
+
+    monday = a_tuesday(7, weekday=0)
+    berlin = ZoneInfo("Europe/Berlin")
+    with live_server.app.test_request_context(base_url=live_server.url):  # the mails' links need a host
+        hr_user = db.session.execute(select_user(HR)).scalar_one()
+        siegen = db.session.execute(sa_select(City).where(City.slug == "siegen")).scalar_one()
+        tour = book_tour(db.session, hr_user, siegen, db.session.get(Company, hr_user.company_id),
+                         datetime.combine(monday, time(9), berlin), datetime.combine(monday, time(10, 30), berlin),
+                         PartnerDetails(first_name="Ida"))
+        assert db.session.get(User, tour.guide_id).email == GUIDES["Gisela"]
+        db.session.commit()
+        db.session.remove()
+
+    guide = sign_in(new_page, GUIDES["Gisela"], "en")
+    guide.locator("nav.site-nav a[href$='/hours']").click()
+    guide.wait_for_load_state("load")
+    asked: list[str] = []
+    guide.on("request", lambda request: asked.append(request.url) if "/absences/check" in request.url else None)
+    guide.fill("#absence-first_day", monday.isoformat())
+    with guide.expect_response(lambda r: "/absences/check" in r.url and "last_day=" + monday.isoformat() in r.url):
+        guide.fill("#absence-last_day", monday.isoformat())
+        guide.dispatch_event("#absence-last_day", "change")
+    preview = guide.locator("#absence-preview")
+    expect(preview).to_contain_text("This absence hits 1 tour:")
+    expect(preview).to_contain_text("09:00")
+    assert_no_axe_violations(guide, "the absence preview")
+    for url in asked:
+        assert set(parse_qs(urlsplit(url).query, keep_blank_values=True)) <= {
+            "absence-first_day", "absence-last_day", "absence-start_time", "absence-end_time"}, url
 
 
 @pytest.mark.parametrize("email", [HR, COORDINATOR, "guide@demo.example"])
