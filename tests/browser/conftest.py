@@ -271,6 +271,11 @@ def page(new_page: Callable[..., Any]) -> Any:  # noqa: ANN401
 # --- helpers -----------------------------------------------------------------------------------------
 
 
+def path_of(page: Any) -> str:  # noqa: ANN401
+    """The path of the page's address (no host, no query)."""
+    return urlsplit(page.url).path
+
+
 def login(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:  # noqa: ANN401
     """Sign in through the login form and wait for the start page."""
     page.goto("/login")

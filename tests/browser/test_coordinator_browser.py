@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .conftest import LiveServer, assert_no_axe_violations, login, start_live_server, submit_by_htmx
+from .conftest import LiveServer, assert_no_axe_violations, login, path_of, start_live_server, submit_by_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -94,10 +94,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _history(server.app)
     yield server
     server.stop()
-
-
-def path_of(page: Any) -> str:  # noqa: ANN401
-    return urlsplit(page.url).path
 
 
 def is_htmx(response: Any) -> bool:  # noqa: ANN401

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import PageWatch, assert_no_axe_violations, login, submit_by_htmx
+from .conftest import PageWatch, assert_no_axe_violations, login, path_of, submit_by_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -20,10 +20,6 @@ ADMIN = "admin@demo.example"
 COORDINATOR = "coordinator@demo.example"
 GUIDE = "guide@demo.example"
 HR = "hr@demo.example"
-
-
-def path_of(page: Any) -> str:  # noqa: ANN401
-    return urlsplit(page.url).path
 
 
 def follow(page: Any, href: str, within: str = "body") -> None:  # noqa: ANN401

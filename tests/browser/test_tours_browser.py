@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select as sa_select
 
-from .conftest import LiveServer, assert_no_axe_violations, login, submit_by_htmx
+from .conftest import LiveServer, assert_no_axe_violations, login, path_of, submit_by_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -84,14 +84,11 @@ TEXT = {
 }
 
 
-def select_user(email: str) -> Any:  # noqa: ANN401
-    from tourbook.models import User
-
-    return sa_select(User).where(User.email == email)
+MONDAY, TUESDAY, FRIDAY = 0, 1, 4
 
 
-def a_tuesday(weeks_ahead: int, weekday: int = 1) -> date:
-    """A Tuesday (or ``weekday``) at least ``weeks_ahead`` weeks from today that is no public holiday in North
+def a_day(weeks_ahead: int, weekday: int = TUESDAY) -> date:
+    """A ``weekday`` at least ``weeks_ahead`` weeks from today that is no public holiday in North
     Rhine-Westphalia."""
     today = datetime.now(ZoneInfo("Europe/Berlin")).date()
     day = today + timedelta(weeks=weeks_ahead)
@@ -100,10 +97,6 @@ def a_tuesday(weeks_ahead: int, weekday: int = 1) -> date:
     while day in closed:
         day += timedelta(weeks=1)
     return day
-
-
-def path_of(page: Any) -> str:  # noqa: ANN401
-    return urlsplit(page.url).path
 
 
 def main_text(page: Any) -> str:  # noqa: ANN401
@@ -306,7 +299,7 @@ def guide_finds_and_declines(guide: Any, lang: str, first_name: str) -> None:  #
 def test_a_tour_from_the_booking_form_to_the_guide_and_the_partner(new_page: Any, live_server: LiveServer,
                                                                     lang: str) -> None:  # noqa: ANN401
     text = TEXT[lang]
-    day = a_tuesday(4 if lang == "de" else 5)
+    day = a_day(4 if lang == "de" else 5)
     first_name = f"Maren{uuid.uuid4().hex[:6]}"
 
     hr = sign_in(new_page, HR, lang)
@@ -392,7 +385,7 @@ def test_when_the_free_guide_does_not_speak_the_language_times_with_one_who_does
     new_page: Any, live_server: LiveServer  # noqa: ANN401
 ) -> None:
     """On a Friday at 08:00 only Paul (German, French) has hours; Emily and Gisela, who speak English, start later."""
-    friday = a_tuesday(5, weekday=4)  # past Paul's demo absence (three to four weeks ahead)
+    friday = a_day(5, weekday=FRIDAY)  # past Paul's demo absence (three to four weeks ahead)
     hr = sign_in(new_page, HR, "en")
     hr.goto("/tours/new")
     hr.select_option("select[name=language]", "en")
@@ -412,7 +405,7 @@ def test_a_late_answer_to_an_older_question_does_not_overwrite_the_newer_one(
     """The first availability answer is held back while the times change again: the form must end up with
     the answer to the newer times (the questions go one after the other), not with the late older one. And
     the questions send only what they ask about."""
-    day = a_tuesday(6)
+    day = a_day(6)
     hr = sign_in(new_page, HR, "en")
     hr.goto("/tours/new")
     hr.select_option("select[name=language]", "de")
@@ -457,10 +450,10 @@ def test_the_absence_preview_names_the_tour_it_would_hit(new_page: Any, live_ser
     from tourbook.models import City, Company, User
     from tourbook.services import PartnerDetails, book_tour
 
-    monday = a_tuesday(7, weekday=0)
+    monday = a_day(7, weekday=MONDAY)
     berlin = ZoneInfo("Europe/Berlin")
     with live_server.app.test_request_context(base_url=live_server.url):  # the mails' links need a host
-        hr_user = db.session.execute(select_user(HR)).scalar_one()
+        hr_user = db.session.execute(sa_select(User).where(User.email == HR)).scalar_one()
         siegen = db.session.execute(sa_select(City).where(City.slug == "siegen")).scalar_one()
         tour = book_tour(db.session, hr_user, siegen, db.session.get(Company, hr_user.company_id),
                          datetime.combine(monday, time(9), berlin), datetime.combine(monday, time(10, 30), berlin),
@@ -507,7 +500,7 @@ def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, liv
     """Plain form posts all the way: the alternatives come with the refused post, a click takes one over
     (everything typed stays), the booking redirects to the tour page; the partner saves wishes and cancels."""
     text = TEXT["de"]
-    day = a_tuesday(6)
+    day = a_day(6)
     first_name = f"Jana{uuid.uuid4().hex[:6]}"
     hr = sign_in(new_page, HR, "de", java_script_enabled=False)
     hr.goto("/tours/new")
