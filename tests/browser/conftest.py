@@ -338,10 +338,16 @@ def assert_no_axe_violations(page: Any, context_label: str) -> None:  # noqa: AN
         )
 
 
+# Resolves with the status of the next POST that htmx settles. Answers to GETs still in flight (a live
+# availability question sent when the click took the focus from a changed field) settle too and are ignored.
 _SETTLED = """() => { window.__tourbookSettled = new Promise((resolve) => {
     const timer = setTimeout(() => resolve(-1), 10000);
-    document.addEventListener('htmx:afterSettle', (event) => {
-        clearTimeout(timer); resolve(event.detail.xhr ? event.detail.xhr.status : 0); }, {once: true});
+    const settled = (event) => {
+        if ((event.detail.requestConfig?.verb || '').toLowerCase() !== 'post') return;
+        document.removeEventListener('htmx:afterSettle', settled);
+        clearTimeout(timer); resolve(event.detail.xhr ? event.detail.xhr.status : 0);
+    };
+    document.addEventListener('htmx:afterSettle', settled);
 }); }"""
 
 
