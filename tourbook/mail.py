@@ -113,9 +113,9 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
     get theirs through their calendar feed, so their mails carry none.
 
     The messages are written to the outbox with the change (one statement), each with a snapshot of the
-    tour as it is now; the worker writes text, HTML and invitation from it (render_message), outside the
-    request: a booking does not wait for templates, and a message tells what the tour was at its change even
-    when it changes again before the mail goes out."""
+    tour as it is now; the worker writes subject, text, HTML and invitation from it (render_message), outside
+    the request: a booking does not wait for templates or the recipients' languages, and a message tells
+    what the tour was at its change even when it changes again before the mail goes out."""
     city = session.get(City, tour.city_id)
     method = "CANCEL" if event == "cancelled" else "REQUEST"
     base_key = f"tour:{tour.id}:{tour.sequence}:{event}"
@@ -125,9 +125,9 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
     def add(key: str, kind: str, person_email: str, language: str, audience: str, subject_event: str,
             template: str, ics_method: str | None, **extra: str) -> None:
         rows.append(_snapshot_row(
-            key=key, kind=kind, recipient=person_email, language=language, template=template,
-            subject=_with_locale(language, _subject, subject_event, audience, tour, city),
-            snapshot={**snapshot, **extra}, city=city, tour_id=tour.id, ics_method=ics_method,
+            key=key, kind=kind, recipient=person_email, language=language, template=template, subject="",
+            snapshot={**snapshot, **extra, "subject": [subject_event, audience]}, city=city, tour_id=tour.id,
+            ics_method=ics_method,
         ))
 
     if tour.partner_email and event in ("booked", "changed", "cancelled", "reminder"):
@@ -203,7 +203,7 @@ def _snapshot_row(*, key: str, kind: str, recipient: str, language: str, templat
 
 def render_message(session: Session, row: OutboxMessage) -> None:
     """Write a tour's message from its snapshot (in the worker, before it goes out; the caller commits):
-    text, HTML and the invitation, in the reader's language. Rows written at queueing stay as they are."""
+    subject, text, HTML and the invitation, in the reader's language. Rows written at queueing stay as they are."""
     if row.snapshot is None:
         return
     snap = json.loads(row.snapshot)
@@ -218,6 +218,8 @@ def render_message(session: Session, row: OutboxMessage) -> None:
     context = {"partner_link": snap.get("partner_link"), "tour_link": snap.get("tour_link"),
                "event": snap["event"], "city": city, "tour": tour}
     with force_locale(row.language or "de"):
+        if "subject" in snap:  # rows queued before the worker wrote subjects carry theirs
+            row.subject = _subject(*snap["subject"], tour, city)
         row.body_text = render_template(f"mail/{row.template}.txt", **context)
         row.body_html = render_template(f"mail/{row.template}.html", **context, subject=row.subject)
         if row.ics_method:
@@ -229,11 +231,6 @@ def render_message(session: Session, row: OutboxMessage) -> None:
                 organizer=organizer, attendee=row.recipient,
             ).decode()
     row.snapshot = None
-
-
-def _with_locale(language: str, fn, *args):  # noqa: ANN001, ANN002, ANN202
-    with force_locale(language):
-        return fn(*args)
 
 
 def queue_password_link(session: Session, user: User, link: str, purpose: str) -> None:

@@ -436,7 +436,7 @@ class OutboxMessage(db.Model):
     ics: Mapped[str | None] = mapped_column(Text)
     ics_method: Mapped[str | None] = mapped_column(String(10))
     # A tour's message is written by the worker (mail.render_message) from what the tour was at the change:
-    # until then the bodies are empty and these hold the template, the reader's language and the snapshot
+    # until then subject and bodies are empty and these hold the template, the reader's language and the snapshot
     # (JSON); writing it empties the snapshot.
     template: Mapped[str | None] = mapped_column(String(40))
     language: Mapped[str | None] = mapped_column(String(5))
