@@ -1,5 +1,8 @@
 # Tourbook — the two commands of the README (run, test) and a few helpers.
-PYTHON ?= python3
+# The interpreter of .venv: the system's Python 3.11 or later where there is one (Debian's is built for speed;
+# pyenv's default build, with a shared libpython, costs Tourbook's requests 7–10 % more CPU, bench/README.md),
+# else python3 from PATH. `make PYTHON=... test` chooses another; a new interpreter needs `rm -rf .venv`.
+PYTHON ?= $(or $(firstword $(wildcard /usr/bin/python3.1[1-9])),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,7 +13,7 @@ TEST_WORKERS ?= 2
 
 export FLASK_APP := tourbook
 
-.PHONY: run test lint bench translations extract-messages clean-db
+.PHONY: run test lint bench translations extract-messages clean-db which-python
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -49,3 +52,7 @@ extract-messages: $(STAMP)
 
 clean-db:
 	rm -f instance/tourbook.sqlite
+
+## make which-python: the interpreter .venv is made with (CI installs what it needs to make one)
+which-python:
+	@echo $(PYTHON)

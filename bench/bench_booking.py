@@ -438,7 +438,8 @@ def _measure(port: int, dataset: Dataset, server_group: int) -> Iterator[dict]:
         note(f"booking: {name} done ({len(results[name][0])} + {len(alone[name])} requests)")
 
     bare_rps = results["bare_endpoint"][1]
-    common = {"backend": dataset.backend, "workers": WORKERS, "clients": CLIENTS, **dataset.sizes()}
+    common = {"backend": dataset.backend, "workers": WORKERS, "clients": CLIENTS, **dataset.sizes(),
+              "python": f"{sys.version.split()[0]} ({sys.executable})"}
     for name, (latencies, rps, statuses) in results.items():
         line = {"name": name, **summary(latencies), "throughput_rps": round(rps, 1),
                 "ratio_to_bare": round(rps / bare_rps, 3), "requests": len(latencies),
