@@ -164,7 +164,9 @@ def start_server(database_url: str, port: int, instance: str) -> subprocess.Pope
         **os.environ,
         "TOURBOOK_SQLALCHEMY_DATABASE_URI": database_url,
         "TOURBOOK_SECRET_KEY": secrets.token_hex(32),
-        "TOURBOOK_RATELIMIT_ENABLED": "false",  # ten clients sign in as one user within a second
+        # The rate limits stay on, as in production (only failed sign-ins count, so ten clients signing in as
+        # one user do not reach them); each worker counts in its own memory here, in production in Redis.
+        "TOURBOOK_RATELIMIT_STORAGE_URI": "memory://",
         "TOURBOOK_PUBLIC_URL": f"http://{HOST}:{port}",
         "TOURBOOK_INSTANCE_PATH": instance,  # no instance/config.py of a development setup
     }
