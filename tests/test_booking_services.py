@@ -323,6 +323,48 @@ def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, b
     assert db.session.execute(select(Tour.guide_id)).scalars().all() == [None]
 
 
+def test_a_declined_tour_goes_only_to_a_guide_who_speaks_the_partners_language(city, make_guide, make_tour, book):
+    """Nobody looks at an automatic reassignment before the partner meets the guide, so a guide who does not
+    speak the partner's language is no choice then: the tour waits for the coordinator, who may still pick
+    one. (HR booking such a guide knowingly is another matter: test_without_a_free_speaker_another_free_guide…)"""
+    day = day_after_now(7)
+    english = make_guide(city, languages=("de", "en"))
+    tour = book(city, local(day, 9), language="en")
+    assert tour.guide_id == english.id
+    make_guide(city, languages=("de",))  # free, no tours, never assigned: the rule's first choice but for language
+
+    assert decline_tour(db.session, english, tour, "dentist", now=NOW) == "needs_guide"
+    assert (refreshed(tour).status, refreshed(tour).guide_id) == ("needs_guide", None)
+
+
+def test_a_declined_tour_goes_to_a_busier_guide_who_speaks_the_language(city, make_guide, make_tour, book):
+    day = day_after_now(7)
+    first = make_guide(city, languages=("en",))
+    tour = book(city, local(day, 9), language="en")
+    assert tour.guide_id == first.id
+    make_guide(city, languages=("de",))
+    busy = make_guide(city, languages=("fr", "en"))
+    make_tour(busy, local(day + timedelta(days=1), 9), assigned_at=NOW - timedelta(hours=1))
+
+    assert decline_tour(db.session, first, tour, "dentist", now=NOW) == "reassigned"
+    assert refreshed(tour).guide_id == busy.id
+
+
+def test_an_absence_does_not_hand_a_tour_to_a_guide_without_the_language(city, make_guide, book):
+    day = day_after_now(7)
+    english = make_guide(city, languages=("en",))
+    tour = book(city, local(day, 9), language="en")
+    make_guide(city, languages=("de",))
+
+    add_absence(db.session, english, english, day, day, None, None, "illness")
+    hit = tours_hit_by(db.session, english.id, local(day, 0), local(day + timedelta(days=1), 0))
+    outcomes = release_tours_of_absent_guide(db.session, english, english, hit, now=NOW)
+    db.session.commit()
+
+    assert [o["outcome"] for o in outcomes] == ["needs_guide"]
+    assert refreshed(tour).status == "needs_guide"
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="needs TOURBOOK_TEST_DATABASE_URL")
 @pytest.mark.parametrize("backend", ["postgresql"])

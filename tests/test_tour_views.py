@@ -759,9 +759,11 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     stranger = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": "999999", "assign-reason": "x"})
     assert stranger.status_code == 422 and "Not a valid choice." in text_of(stranger)
 
-    back = make_guide(city, name="Bea Back")
+    # Free guides who speak the partner's language (English) first; one who does not is said to be so.
+    make_guide(city, name="Anna Alt", languages=("de",))
+    back = make_guide(city, name="Bea Back", languages=("de", "en"))
     options = re.findall(r'<option[^>]*>([^<]*)</option>', client.get(f"/tours/{tour.id}").get_data(as_text=True))
-    assert options[0] == "Bea Back – free at this time"
+    assert options[:2] == ["Bea Back – free at this time", "Anna Alt – free at this time, does not speak English"]
     assigned = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(back.id),
                                                              "assign-reason": "Bea speaks English"})
     assert assigned.status_code == 303

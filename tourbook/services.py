@@ -133,7 +133,7 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     else:
         speakers = free
     alternatives: list[Interval] = []
-    if not free:  # the nearest times when any guide is free (the rule prefers the language, it does not require it)
+    if not free:  # the nearest times when any guide is free (HR may book a guide without the language)
         alternatives = _alternatives(session, city, start, end, now, None, exclude_tour_id)
     elif not speakers:  # free guides, none who speaks the language: the nearest times when one who does is free
         alternatives = _alternatives(session, city, start, end, now, language, exclude_tour_id)
@@ -164,8 +164,11 @@ class Choice:
 
 
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
-            exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None
-            ) -> Choice:
+            exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None,
+            speakers_only: bool = False) -> Choice:
+    """The guide the rule picks for [start, end): free, speaking ``language`` before not speaking it, fewest
+    tours in the four weeks around, least recently assigned. ``speakers_only``: a guide who does not speak the
+    language is no choice at all (an automatic reassignment, which nobody looks at before the partner does)."""
     problem = _rules_problem(city, start, end, now)
     if problem:
         return Choice(None, problem=problem)
@@ -177,11 +180,13 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     if problem:
         return Choice(None, problem=problem)
     free = [g for g in free_guides(data.rules, data.guides, start, end, now) if not skip or g not in skip]
+    speaking = {g.guide_id for g in data.guides if language in g.languages}
+    if speakers_only and language:
+        free = [g for g in free if g in speaking]
     if prefer is not None and prefer in free:
         return Choice(prefer, data=data, ranked=[prefer])
     if not free:
         return Choice(None, _alternatives(session, city, start, end, now, None, exclude_tour_id))
-    speaking = {g.guide_id for g in data.guides if language in g.languages}
     ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
         for g in free
@@ -406,12 +411,14 @@ def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reaso
 
 def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: datetime, action: str,
                       reason: str) -> str:
-    """Give the tour to another free guide, or mark it needs_guide. Returns 'reassigned' or 'needs_guide'."""
+    """Give the tour to another free guide who speaks the partner's language, or mark it needs_guide (the
+    coordinator then decides, also about a guide who does not speak it). Returns 'reassigned' or
+    'needs_guide'."""
     city = session.get(City, tour.city_id)
     leaving = tour.guide_id
     choice = _choose(
         session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
-        skip={leaving} if leaving else None,
+        skip={leaving} if leaving else None, speakers_only=True,
     )
     guide_id = choice.guide_id
     if tour.starts_at <= now:

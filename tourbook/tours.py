@@ -285,8 +285,9 @@ def _declined_by(declines: list[tuple[User | None, str, datetime]]) -> set[int]:
 
 
 def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
-    """The city's guides, those free for the tour first (whoever declined it after them): the coordinator
-    sees whom to choose instead of trying one after the other."""
+    """The city's guides, those free for the tour first, and among them those who speak the partner's
+    language (whoever declined it after them): the coordinator sees whom to choose instead of trying one
+    after the other."""
     form = AssignForm(prefix="assign")
     guides = _guides_of(tour.city_id)
     free: set[int] = set()
@@ -294,17 +295,24 @@ def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
         result = availability_for(db.session, tour.city, tour.starts_at, tour.ends_at, None, exclude_tour_id=tour.id)
         free = set(result.free) if not result.problem else set()
 
+    language = tour.partner_language
+    speaks = {g.id for g in guides if not language or language in (g.guide_languages or "").split(",")}
+
     def label(guide: User) -> str:
         if guide.id in declined:
             return _("%(name)s – declined this tour", name=guide.name)
         if guide.id == tour.guide_id:
             return _("%(name)s – has the tour now", name=guide.name)
+        if guide.id in free and guide.id not in speaks:
+            return _("%(name)s – free at this time, does not speak %(language)s", name=guide.name,
+                     language=language_label(language))
         if guide.id in free:
             return _("%(name)s – free at this time", name=guide.name)
         return _("%(name)s – not free at this time", name=guide.name)
 
-    def order(guide: User) -> tuple[int, str]:
-        return (guide.id in declined or guide.id == tour.guide_id, guide.id not in free), guide.name
+    def order(guide: User) -> tuple[bool, bool, bool, str]:
+        had_it = guide.id in declined or guide.id == tour.guide_id
+        return had_it, guide.id not in free, guide.id not in speaks, guide.name
 
     form.guide.choices = select_choices((g.id, label(g)) for g in sorted(guides, key=order))
     return form
