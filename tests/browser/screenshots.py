@@ -59,6 +59,48 @@ def take_all(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN
     return taken
 
 
+def declined_english_tour(server: Any) -> int:  # noqa: ANN401
+    """An English tour on a Tuesday afternoon four weeks ahead (only Hakan has hours), declined by Hakan: it
+    needs a guide, and the coordinator's page offers the guides to choose from. Returns the tour's id."""
+    from datetime import date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from tourbook.extensions import db
+    from tourbook.models import City, Company, User
+    from tourbook.services import PartnerDetails, book_tour, decline_tour
+
+    day = date.today() + timedelta(weeks=4)
+    day += timedelta(days=(1 - day.weekday()) % 7)
+    berlin = ZoneInfo("Europe/Berlin")
+    with server.app.test_request_context(base_url=server.url):
+        hr = db.session.execute(select(User).where(User.email == "hr@demo.example")).scalar_one()
+        siegen = db.session.execute(select(City).where(City.slug == "siegen")).scalar_one()
+        tour = book_tour(db.session, hr, siegen, db.session.get(Company, hr.company_id),
+                         datetime.combine(day, time(13, 30), berlin), datetime.combine(day, time(15), berlin),
+                         PartnerDetails(first_name="Ruth", language="en", meeting_place="company",
+                                        meeting_point=db.session.get(Company, hr.company_id).address))
+        decline_tour(db.session, db.session.get(User, tour.guide_id), tour, "Doctor's appointment")
+        tour_id = tour.id
+        db.session.remove()
+    return tour_id
+
+
+def take_needs_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
+    """The coordinator's page of a tour that needs a guide: who declined, the guides to choose from."""
+    taken = []
+    for device, options in VIEWPORTS.items():
+        for lang, locale in LOCALES.items():
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            login(page, "coordinator@demo.example")
+            page.goto(f"/tours/{tour_id}?lang={lang}")
+            taken.append(shoot(page, out, f"tour-needs-guide-{device}-{lang}"))
+            context.close()
+    return taken
+
+
 def take_tour_lists(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN401
     """The tour lists of HR, guide and coordinator (search and filters above the list), a guide's tour page."""
     taken = []
@@ -104,7 +146,8 @@ def take_booking_flow(base_url: str, browser: Any, out: Path) -> list[Path]:  # 
             page.wait_for_selector("#availability .alternatives", timeout=10_000)
             taken.append(shoot(page, out, f"booking-alternatives-{device}-{lang}"))
             page.locator("#availability .alternatives button").first.click()
-            page.wait_for_selector("#availability .availability__ok", timeout=10_000)
+            # A guide is free then (one who speaks the language, or another one: either may be the nearest).
+            page.wait_for_selector("#availability :is(.availability__ok, .availability__partly)", timeout=10_000)
             page.fill("input[name=first_name]", "Maria")
             page.fill("input[name=email]", "maria@example.org")
             page.check("input[name=interests][value=schools]")
@@ -156,6 +199,7 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = launch_browser(playwright)
                 taken = take_all(server.url, browser, out)
+                taken += take_needs_guide(server.url, browser, out, declined_english_tour(server))
                 browser.close()
         finally:
             server.stop()
