@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,39 +88,40 @@ def declined_english_tour(server: Any) -> int:  # noqa: ANN401
     return tour_id
 
 
-def take_needs_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
-    """The coordinator's page of a tour that needs a guide: who declined, the guides to choose from."""
-    taken = []
+def signed_in_pages(browser: Any, base_url: str, email: str) -> Iterator[tuple[str, str, Any]]:  # noqa: ANN401
+    """A page signed in as ``email`` on each device in each language (closed when the next is asked for)."""
     for device, options in VIEWPORTS.items():
         for lang, locale in LOCALES.items():
             context = browser.new_context(base_url=base_url, locale=locale, **options)
             page = context.new_page()
-            login(page, "coordinator@demo.example")
-            page.goto(f"/tours/{tour_id}?lang={lang}")
-            taken.append(shoot(page, out, f"tour-needs-guide-{device}-{lang}"))
+            login(page, email)
+            yield device, lang, page
             context.close()
+
+
+def take_needs_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
+    """The coordinator's page of a tour that needs a guide: who declined, the guides to choose from."""
+    taken = []
+    for device, lang, page in signed_in_pages(browser, base_url, "coordinator@demo.example"):
+        page.goto(f"/tours/{tour_id}?lang={lang}")
+        taken.append(shoot(page, out, f"tour-needs-guide-{device}-{lang}"))
     return taken
 
 
 def take_tour_lists(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN401
     """The tour lists of HR, guide and coordinator (search and filters above the list), a guide's tour page."""
     taken = []
-    for device, options in VIEWPORTS.items():
-        for lang, locale in LOCALES.items():
-            for who, email in (("hr", "hr@demo.example"), ("guide", "guide@demo.example"),
-                               ("coordinator", "coordinator@demo.example")):
-                context = browser.new_context(base_url=base_url, locale=locale, **options)
-                page = context.new_page()
-                login(page, email)
-                page.goto(f"/tours/?lang={lang}")
-                taken.append(shoot(page, out, f"tours-{who}-{device}-{lang}"))
-                if who == "guide":
-                    first = page.locator("main table a[href^='/tours/']").first
-                    if first.count():
-                        first.click()
-                        page.wait_for_load_state("load")
-                        taken.append(shoot(page, out, f"tour-guide-{device}-{lang}"))
-                context.close()
+    for who, email in (("hr", "hr@demo.example"), ("guide", "guide@demo.example"),
+                       ("coordinator", "coordinator@demo.example")):
+        for device, lang, page in signed_in_pages(browser, base_url, email):
+            page.goto(f"/tours/?lang={lang}")
+            taken.append(shoot(page, out, f"tours-{who}-{device}-{lang}"))
+            if who == "guide":
+                first = page.locator("main table a[href^='/tours/']").first
+                if first.count():
+                    first.click()
+                    page.wait_for_load_state("load")
+                    taken.append(shoot(page, out, f"tour-guide-{device}-{lang}"))
     return taken
 
 
