@@ -110,19 +110,33 @@ def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) ->
         return "too_soon" if start.year < now.year else "too_far"
 
 
-def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
-                     now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
-    now = now or utcnow()
-    language = language or None  # an empty choice asks for no language, not for one nobody speaks
+def _free_for(session: Session, city: City, start: datetime, end: datetime, now: datetime,
+              exclude_tour_id: int | None) -> tuple[str | None, EngineInput | None, list[int]]:
+    """The city's rules on [start, end) (a problem code, or None), and the guides free for it."""
     problem = _rules_problem(city, start, end, now)
     if problem:
-        return Availability(problem, [], [], [])
+        return problem, None, []
     start, end = start.astimezone(UTC), end.astimezone(UTC)  # the engine is fastest with UTC instants
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
     problem = check_interval(data.rules, start, end, now)
     if problem:
+        return problem, None, []
+    return None, data, free_guides(data.rules, data.guides, start, end, now)
+
+
+def guides_free_for(session: Session, city: City, start: datetime, end: datetime,
+                    exclude_tour_id: int | None = None) -> list[int]:
+    """The guides free for [start, end) by the city's rules (none when the rules refuse the interval)."""
+    return _free_for(session, city, start, end, utcnow(), exclude_tour_id)[2]
+
+
+def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
+                     now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
+    now = now or utcnow()
+    language = language or None  # an empty choice asks for no language, not for one nobody speaks
+    problem, data, free = _free_for(session, city, start, end, now, exclude_tour_id)
+    if problem:
         return Availability(problem, [], [], [])
-    free = free_guides(data.rules, data.guides, start, end, now)
     languages: tuple[str, ...] = ()
     if language:  # the same as asking free_guides again with the language, without a second pass
         speaks = {g.guide_id for g in data.guides if language in g.languages}
@@ -165,10 +179,11 @@ class Choice:
 
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
             exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None,
-            speakers_only: bool = False) -> Choice:
+            reassigning: bool = False) -> Choice:
     """The guide the rule picks for [start, end): free, speaking ``language`` before not speaking it, fewest
-    tours in the four weeks around, least recently assigned. ``speakers_only``: a guide who does not speak the
-    language is no choice at all (an automatic reassignment, which nobody looks at before the partner does)."""
+    tours in the four weeks around, least recently assigned. ``reassigning``: an automatic reassignment, which
+    nobody looks at before the partner does: a guide who does not speak the language is no choice at all, and
+    there is nobody to offer alternatives to."""
     problem = _rules_problem(city, start, end, now)
     if problem:
         return Choice(None, problem=problem)
@@ -181,12 +196,12 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
         return Choice(None, problem=problem)
     free = [g for g in free_guides(data.rules, data.guides, start, end, now) if not skip or g not in skip]
     speaking = {g.guide_id for g in data.guides if language in g.languages}
-    if speakers_only and language:
+    if reassigning and language:
         free = [g for g in free if g in speaking]
     if prefer is not None and prefer in free:
         return Choice(prefer, data=data, ranked=[prefer])
     if not free:
-        return Choice(None, _alternatives(session, city, start, end, now, None, exclude_tour_id))
+        return Choice(None, [] if reassigning else _alternatives(session, city, start, end, now, None, exclude_tour_id))
     ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
         for g in free
@@ -418,7 +433,7 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     leaving = tour.guide_id
     choice = _choose(
         session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
-        skip={leaving} if leaving else None, speakers_only=True,
+        skip={leaving} if leaving else None, reassigning=True,
     )
     guide_id = choice.guide_id
     if tour.starts_at <= now:

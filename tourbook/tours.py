@@ -39,6 +39,7 @@ from .services import (
     book_tour,
     cancel_tour,
     decline_tour,
+    guides_free_for,
     mark_outcome,
     reschedule_tour,
 )
@@ -292,11 +293,9 @@ def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
     guides = _guides_of(tour.city_id)
     free: set[int] = set()
     if tour.starts_at > utcnow():
-        result = availability_for(db.session, tour.city, tour.starts_at, tour.ends_at, None, exclude_tour_id=tour.id)
-        free = set(result.free) if not result.problem else set()
-
+        free = set(guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id))
     language = tour.partner_language
-    speaks = {g.id for g in guides if not language or language in (g.guide_languages or "").split(",")}
+    speaks = {g.id for g in guides if not language or language in g.languages}
 
     def label(guide: User) -> str:
         if guide.id in declined:
