@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tourbook.extensions import db
 from tourbook.hours import add_absence, tours_hit_by
-from tourbook.models import City, Role, Tour, User
+from tourbook.models import AuditEntry, City, OutboxMessage, Role, Tour, User
 from tourbook.services import (
     PartnerDetails,
     TourError,
@@ -590,6 +590,50 @@ def test_every_change_bumps_the_sequence_and_writes_an_audit_entry(city, coordin
         assert audit_actions(current) == expected
     assert refreshed(tour).guide_id == first.id  # the decline handed it back to the free first guide
     assert db.session.execute(select(Tour.uid, Tour.token)).all() == [(tour.uid, tour.token)]
+
+
+def test_a_language_the_guide_does_not_speak_hands_the_tour_to_a_free_guide_who_does(city, make_guide, book):
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    assert tour.guide_id == german.id
+    english = make_guide(city, languages=("en", "de"))
+
+    assert update_partner_wishes(db.session, tour, [], "en", 2, now=NOW) == "reassigned"
+
+    tour = refreshed(tour)
+    assert (tour.guide_id, tour.status, tour.partner_language, tour.people) == (english.id, "confirmed", "en", 2)
+    assert tour.assigned_at is not None and not tour.guide_lacks_language
+    kinds = db.session.execute(select(OutboxMessage.kind, OutboxMessage.recipient)
+                               .where(OutboxMessage.tour_id == tour.id)).all()
+    assert ("guide_assigned", english.email) in kinds and ("guide_released", german.email) in kinds
+
+
+def test_a_new_language_nobody_free_speaks_leaves_the_tour_with_its_guide(city, make_guide, make_tour, book):
+    """A tour in another language is better than none: the guide keeps it, and the pages say so."""
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    english = make_guide(city, languages=("en",))
+    make_tour(english, local(day, 9))  # busy then
+    make_guide(city, languages=("de",))  # free, but no better
+
+    assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) == "guide_lacks_language"
+
+    tour = refreshed(tour)
+    assert (tour.guide_id, tour.status, tour.partner_language) == (german.id, "confirmed", "en")
+    assert tour.guide_lacks_language
+    entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "tour_partner_updated")).scalar_one()
+    assert entry.details["outcome"] == "guide_lacks_language"
+
+
+def test_a_language_the_guide_speaks_keeps_the_guide(city, make_guide, book):
+    make_guide(city, languages=("de", "en"))
+    tour = book(city, local(day_after_now(7), 9), language="de")
+    make_guide(city, languages=("en",))  # free, never assigned: would win a new choice
+
+    assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) is None
+    assert refreshed(tour).guide_id == tour.guide_id
 
 
 def test_partner_wishes_cannot_change_a_cancelled_tour(city, make_guide, book):

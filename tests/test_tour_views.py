@@ -914,6 +914,59 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     assert shown.status_code == 204 and shown.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=1"
 
 
+def test_a_partner_who_chooses_a_language_their_guide_does_not_speak_gets_a_guide_who_does(
+    browser, booked, guide, make_guide, city
+):
+    guide.guide_languages = "en"  # Greta: English only now
+    db.session.commit()
+    make_guide(city, name="Gustav Guide", languages=("de",))
+
+    response = browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"},
+                            headers={"HX-Request": "true"})
+
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=guide"
+    tour = only_tour()
+    assert (tour.partner_language, tour.guide.name) == ("de", "Gustav Guide")
+    page = text_of(browser.get(response.headers["HX-Redirect"]))
+    assert "Vielen Dank. Gustav, ein Guide, der Deutsch spricht, führt Sie jetzt durch die Stadt." in page
+    assert "spricht Englisch" not in page
+
+
+def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_does_not(
+    client, login, browser, booked, guide, hr, coordinator, city
+):
+    guide.guide_languages = "en"
+    db.session.commit()
+    assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"}).status_code == 303
+
+    tour = only_tour()
+    assert (tour.partner_language, tour.guide_id) == ("de", guide.id)  # a tour in English rather than none
+    partner_page = text_of(browser.get(f"/t/{booked.token}/?saved=1"))
+    assert ("Greta spricht Englisch. Zu dieser Zeit ist kein Guide frei, der Deutsch spricht; wenn das für Sie "
+            "ein Problem ist, rufen Sie bitte das Stadtbüro an.") in partner_page
+    assert "Vielen Dank, wir haben das an Ihren Guide weitergegeben." in partner_page
+
+    client.post("/logout")
+    login(hr)
+    assert "Greta Guide does not speak German" in text_of(client.get("/tours/"))
+    assert "does not speak German" in text_of(client.get(f"/tours/{tour.id}"))
+
+    client.post("/logout")
+    login(coordinator)
+    tours_page = text_of(client.get("/tours/"))
+    assert "1 tour has a guide who does not speak the partner's language" in tours_page
+    assert "Greta Guide · partner speaks German" in tours_page
+    home = client.get(f"/c/{city.slug}/")
+    assert "1 tour has a guide who does not speak the partner's language" in text_of(home)
+    assert f'href="/tours/{tour.id}"' in home.get_data(as_text=True)
+
+    # The guide turns out to speak German after all (their profile): the warnings go.
+    guide.guide_languages = "de,en"
+    db.session.commit()
+    assert "does not speak" not in text_of(client.get("/tours/"))
+    assert "does not speak" not in text_of(client.get(f"/c/{city.slug}/"))
+
+
 def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, booked, day):
     booked.partner_language = "en"
     db.session.commit()

@@ -157,7 +157,7 @@ def _layout_helpers() -> dict:
     return {
         "main_navigation": _navigation, "role_label": role_label, "all_cities": all_cities,
         "status_label": status_label, "status_badge": status_badge, "language_label": language_label,
-        "cancelled_by_label": cancelled_by_label, "external_url": _external_url,
+        "languages_label": languages_label, "cancelled_by_label": cancelled_by_label, "external_url": _external_url,
     }
 
 
@@ -198,3 +198,7 @@ def language_label(code: str) -> str:
     from .forms import GUIDE_LANGUAGE_CHOICES
 
     return str(dict(GUIDE_LANGUAGE_CHOICES).get(code, code))
+
+
+def languages_label(codes: list[str]) -> str:
+    return ", ".join(language_label(code) for code in codes)

@@ -402,6 +402,13 @@ class Tour(db.Model):
     def interest_list(self) -> list[str]:
         return [i for i in self.interests.split(",") if i]
 
+    @property
+    def guide_lacks_language(self) -> bool:
+        """A guide is assigned who does not speak the partner's language (an HR user booked them knowingly,
+        or the partner changed the language and nobody who speaks it was free): the pages say so."""
+        guide = self.guide
+        return guide is not None and bool(self.partner_language) and self.partner_language not in guide.languages
+
 
 # Covering on PostgreSQL: the loader reads a guide's tours in a range from the index alone.
 Index("ix_tours_guide_time", Tour.guide_id, Tour.starts_at,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from .models import City, OutboxMessage, Role, Tour, User
 
@@ -22,6 +22,21 @@ class GuideLoad:
     @property
     def share(self) -> int:
         return round(100 * self.tours / self.capacity) if self.capacity else 0
+
+
+def lacking_language(query: Select, now: datetime) -> Select:
+    """The upcoming confirmed tours of ``query`` whose guide does not speak the partner's language (an HR user
+    booked them knowingly, or the partner changed the language when nobody who speaks it was free), with
+    their guide, company and city. A guide's languages are a comma-separated list: ",de,en," holds ",en,"."""
+    speaks = (literal(",") + User.guide_languages + literal(",")).contains(
+        literal(",") + Tour.partner_language + literal(",")
+    )
+    return (
+        query.join(User, Tour.guide_id == User.id)
+        .options(contains_eager(Tour.guide), joinedload(Tour.company), joinedload(Tour.city))
+        .where(Tour.status == "confirmed", Tour.ends_at > now, ~speaks)
+        .order_by(Tour.starts_at)
+    )
 
 
 def city_overview(session: Session, city: City, now: datetime) -> dict:
@@ -39,6 +54,9 @@ def city_overview(session: Session, city: City, now: datetime) -> dict:
         .where(Tour.city_id == city.id, Tour.status == "needs_guide", Tour.starts_at >= two_weeks)
         .order_by(Tour.starts_at)
     ).scalars())
+    lacks_language = session.execute(
+        lacking_language(select(Tour).where(Tour.city_id == city.id), now)
+    ).unique().scalars().all()
     unmarked = session.execute(
         select(Tour).options(joinedload(Tour.company), joinedload(Tour.guide))
         .where(Tour.city_id == city.id, Tour.status == "confirmed", Tour.ends_at < now - timedelta(days=2),
@@ -71,6 +89,7 @@ def city_overview(session: Session, city: City, now: datetime) -> dict:
     ).all())
     load = [GuideLoad(g, counts.get(g.id, 0), round(g.weekly_limit * days / 7)) for g in guides]
     return {
-        "upcoming": upcoming, "needs_guide": needs_guide, "unmarked": unmarked,
+        "upcoming": upcoming, "needs_guide": needs_guide, "lacks_language": lacks_language,
+        "unmarked": unmarked,
         "without_feedback": without_feedback, "failed_mail": failed_mail, "load": load, "month": first,
     }

@@ -104,15 +104,15 @@ def wishes(token: str):
     if form.validate():
         new_language = form.language.data != str(get_locale())  # the page would have to change language
         try:
-            update_partner_wishes(db.session, tour, list(form.interests.data or []), form.language.data,
-                                  form.people.data)
+            outcome = update_partner_wishes(db.session, tour, list(form.interests.data or []),
+                                            form.language.data, form.people.data)
         except TourError as error:
             if htmx:
                 return redirect_to(url_for("partner.page", token=token))
             return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
         session.pop(f"partner-lang-{tour.id}", None)
         if not htmx or new_language:
-            return redirect_to(url_for("partner.page", token=token, saved=1))
+            return redirect_to(url_for("partner.page", token=token, saved="guide" if outcome == "reassigned" else 1))
         return _page(tour, wishes_saved=True)
     return _page(tour, status=422, wishes=form)
 

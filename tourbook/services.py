@@ -550,17 +550,49 @@ def mark_outcome(session: Session, guide: User, tour: Tour, outcome: str, now: d
 
 
 def update_partner_wishes(session: Session, tour: Tour, interests: list[str], language: str, people: int,
-                          now: datetime | None = None) -> Tour:
-    """The partner tells their interests, language and number of people on their page."""
+                          now: datetime | None = None) -> str | None:
+    """The partner tells their interests, language and number of people on their page. A language their
+    guide does not speak hands the tour to a free guide who does (as a decline would, returns 'reassigned');
+    when nobody who speaks it is free, the guide keeps the tour and the pages say that they do not speak it
+    (returns 'guide_lacks_language'): a tour in another language is better than none."""
     now = now or utcnow()
     if tour.status not in ("confirmed", "needs_guide") or tour.ends_at <= now:
         raise TourError("not_changeable")
-    with write_transaction(session):
-        session.refresh(tour)
-        tour.interests = ",".join(interests)
-        tour.partner_language = language
-        tour.people = people
-        _changed(tour, now)
-        record(session, None, "tour_partner_updated", tour, city_id=tour.city_id)
-        session.commit()
-    return tour
+    tour_id = tour.id
+
+    def attempt() -> str | None:
+        t = session.get(Tour, tour_id, populate_existing=True)
+        if t.status not in ("confirmed", "needs_guide") or t.ends_at <= now:
+            raise TourError("not_changeable")
+        language_changed = language != t.partner_language
+        t.interests = ",".join(interests)
+        t.partner_language = language
+        t.people = people
+        outcome = None
+        previous = t.guide_id
+        if language_changed and t.status == "confirmed" and t.guide_lacks_language and t.starts_at > now:
+            outcome = _speaker_instead(session, t, now)
+        _changed(t, now)
+        session.flush()
+        details = {"outcome": outcome, "previous_guide_id": previous, "guide_id": t.guide_id} if outcome else {}
+        record(session, None, "tour_partner_updated", t, city_id=t.city_id, **details)
+        if outcome == "reassigned":
+            queue_tour_messages(session, t, "reassigned", previous_guide_id=previous)
+        return outcome
+
+    return _retrying(session, attempt)
+
+
+def _speaker_instead(session: Session, tour: Tour, now: datetime) -> str:
+    """The tour's guide does not speak its (new) language: a free guide who does takes it over, by the
+    rule's order; else the guide keeps it."""
+    city = session.get(City, tour.city_id)
+    choice = _choose(session, city, tour.starts_at, tour.ends_at, tour.partner_language, now,
+                     exclude_tour_id=tour.id, skip={tour.guide_id}, reassigning=True)
+    if choice.guide_id is None or not _lock_a_free_guide(
+        session, city, choice, tour.starts_at, tour.ends_at, now, {tour.guide_id}, exclude_tour_id=tour.id
+    ):
+        return "guide_lacks_language"
+    tour.guide_id = choice.guide_id
+    tour.assigned_at = now
+    return "reassigned"

@@ -31,6 +31,7 @@ from .htmx import redirect_to, render
 from .i18n import meeting_point_text
 from .main import language_label
 from .models import AuditEntry, City, Role, Tour, User, utcnow
+from .overview import lacking_language
 from .services import (
     PartnerDetails,
     TourError,
@@ -135,8 +136,12 @@ def index():
             _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.city))
             .where(Tour.status == "needs_guide", Tour.ends_at > now).order_by(Tour.starts_at)
         ).unique().scalars().all()
+    lacks_language = []
+    if current_user.role in (Role.COORDINATOR, Role.ADMIN):
+        lacks_language = db.session.execute(lacking_language(_scope(select(Tour)), now)).unique().scalars().all()
     return render("tours/index.html", "tours/_list.html", tours=tours, when=when, status_filter=status, q=q,
-                  needs_guide=needs_guide, statuses=STATUS_FILTERS, interest_labels=dict(INTEREST_CHOICES))
+                  needs_guide=needs_guide, lacks_language=lacks_language, statuses=STATUS_FILTERS,
+                  interest_labels=dict(INTEREST_CHOICES))
 
 
 # --- booking --------------------------------------------------------------------------------------
