@@ -320,3 +320,30 @@ def test_a_partner_token_opens_only_its_own_tour(app: Flask, world: World):
     page = text_of(browser.get(f"/t/{world.started.token}/?lang=en"))
     assert "Secretname" not in page
     assert browser.get(f"/tours/{world.tour.id}").status_code == 302  # the office pages need an account
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True}])
+def test_the_token_routes_are_rate_limited_and_the_rest_is_not(app: Flask, world: World):
+    """Partner links and calendar feeds are reached by token alone: a scanner trying tokens (or a
+    misbehaving calendar) is stopped per address, whether the tokens it tries exist or not. The office's pages
+    behind a login have no such limit (Flask-Limiter's per-request hook is skipped for them)."""
+    from tourbook.feeds import ensure_feed_token
+    from tourbook.partner import PARTNER_LIMIT
+
+    per_minute = int(PARTNER_LIMIT.split("/")[0])
+    scanner = new_client(app)
+    answers = [scanner.get(f"/t/{world.tour.token if n % 2 else 'guess' + str(n)}/",
+                           environ_base={"REMOTE_ADDR": "10.0.0.66"}).status_code for n in range(per_minute)]
+    assert set(answers) == {200, 404}
+    stopped = scanner.get(f"/t/{world.tour.token}/", environ_base={"REMOTE_ADDR": "10.0.0.66"})
+    assert stopped.status_code == 429 and "Too many attempts" in text_of(stopped)
+    assert scanner.get(f"/t/{world.tour.token}/", environ_base={"REMOTE_ADDR": "10.0.0.67"}).status_code == 200
+
+    feed = f"/feeds/{ensure_feed_token(world.users['guide_a'])}.ics"
+    db.session.commit()
+    calendar = new_client(app)
+    assert {calendar.get(feed, environ_base={"REMOTE_ADDR": "10.0.0.70"}).status_code for _ in range(120)} == {200}
+    assert calendar.get(feed, environ_base={"REMOTE_ADDR": "10.0.0.70"}).status_code == 429
+
+    office = signed_in(app, world, "hr_a")
+    assert {office.get("/tours/").status_code for _ in range(130)} == {200}
