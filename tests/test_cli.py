@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from tourbook import create_app
 from tourbook.demo import DEMO_PASSWORD
 from tourbook.extensions import db
-from tourbook.models import City, Company, Role, User
+from tourbook.models import City, Company, Role, Tour, User, utcnow
 
 PASSWORD = "a long enough passphrase"
 
@@ -141,6 +141,14 @@ def test_demo_loads_the_region_once_and_its_accounts_sign_in(app: Flask, runner,
     for email in ("admin@demo.example", "coordinator@demo.example", "guide@demo.example", "hr@demo.example"):
         sign_in(client, email, DEMO_PASSWORD)
         client.post("/logout")
+
+    # The coming tours have guides who speak the partner's language, but for one that the coordinator sees.
+    upcoming = db.session.execute(select(Tour).where(Tour.status == "confirmed", Tour.starts_at > utcnow())
+                                  ).scalars().all()
+    assert len(upcoming) > 3 and [t.guide.email for t in upcoming if t.guide_lacks_language] == [
+        "guide4@demo.example"]
+    sign_in(client, "coordinator@demo.example", DEMO_PASSWORD)
+    assert "1 Tour hat einen Guide, der die Sprache" in text_of(client.get("/c/siegen/"))
 
 
 def test_demo_refuses_a_database_with_other_data(runner, make_user):

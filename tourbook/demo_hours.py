@@ -91,6 +91,12 @@ def load_demo_tours(session: Session, cities: dict[str, City], companies: list[C
                 status = "cancelled"
             erased = past and ends_at < now - timedelta(days=siegen.erase_after_days)
             booked_by = hr if number % 3 else hr2
+            spoken = GUIDE_LANGUAGES[email]
+            language = "en" if number % 4 == 1 else "de"
+            if language not in spoken:
+                language = "de" if "de" in spoken else spoken[0]
+            if week == 2 and email == "guide4@demo.example":
+                language = "en"  # booked knowingly with a guide who does not speak it: the coordinator sees it
             tour = Tour(
                 uid=secrets.token_hex(16), token=None if erased else secrets.token_urlsafe(24), city_id=siegen.id,
                 company_id=booked_by.company_id, booked_by_id=booked_by.id, guide_id=guides[email].id,
@@ -99,7 +105,7 @@ def load_demo_tours(session: Session, cities: dict[str, City], companies: list[C
                 assigned_at=starts_at - timedelta(days=10),
                 partner_first_name=None if erased else DEMO_PARTNERS[number % len(DEMO_PARTNERS)],
                 partner_email=None if erased else f"partner{number}@demo.example",
-                partner_language="en" if number % 4 == 1 else "de", interests=DEMO_INTERESTS[number % 5],
+                partner_language=language, interests=DEMO_INTERESTS[number % 5],
                 people=1 + number % 3, meeting_place="company",
                 meeting_point=companies[0].address if booked_by is hr else companies[1].address,
                 consent_at=starts_at - timedelta(days=10), sequence=0, created_at=starts_at - timedelta(days=10),
