@@ -201,4 +201,8 @@ def language_label(code: str) -> str:
 
 
 def languages_label(codes: list[str]) -> str:
-    return ", ".join(language_label(code) for code in codes)
+    """"German and French", "Deutsch und Französisch"."""
+    from babel.lists import format_list
+    from flask_babel import get_locale
+
+    return format_list([language_label(code) for code in codes], locale=get_locale())

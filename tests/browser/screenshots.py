@@ -88,6 +88,33 @@ def declined_english_tour(server: Any) -> int:  # noqa: ANN401
     return tour_id
 
 
+def lacking_language_token(server: Any) -> str:  # noqa: ANN401
+    """The partner link of the demo's coming tour whose guide does not speak the partner's language."""
+    from sqlalchemy import select
+
+    from tourbook.extensions import db
+    from tourbook.models import Tour, utcnow
+
+    with server.app.app_context():
+        tours = db.session.execute(select(Tour).where(Tour.status == "confirmed", Tour.starts_at > utcnow())).scalars()
+        token = next(t.token for t in tours if t.guide_lacks_language)
+        db.session.remove()
+    return token
+
+
+def take_partner_lacking_language(base_url: str, browser: Any, out: Path, token: str) -> list[Path]:  # noqa: ANN401
+    """The partner's page when the guide does not speak the partner's language."""
+    taken = []
+    for device, options in VIEWPORTS.items():
+        for lang, locale in LOCALES.items():
+            context = browser.new_context(base_url=base_url, locale=locale, **options)
+            page = context.new_page()
+            page.goto(f"/t/{token}/?lang={lang}")
+            taken.append(shoot(page, out, f"partner-guide-lacks-language-{device}-{lang}"))
+            context.close()
+    return taken
+
+
 def signed_in_pages(browser: Any, base_url: str, email: str) -> Iterator[tuple[str, str, Any]]:  # noqa: ANN401
     """A page signed in as ``email`` on each device in each language (closed when the next is asked for)."""
     for device, options in VIEWPORTS.items():
@@ -202,6 +229,7 @@ def main() -> int:
                 browser = launch_browser(playwright)
                 taken = take_all(server.url, browser, out)
                 taken += take_needs_guide(server.url, browser, out, declined_english_tour(server))
+                taken += take_partner_lacking_language(server.url, browser, out, lacking_language_token(server))
                 browser.close()
         finally:
             server.stop()
