@@ -206,15 +206,7 @@ def render_message(session: Session, row: OutboxMessage) -> None:
     subject, text, HTML and the invitation, in the reader's language. Rows written at queueing stay as they are."""
     if row.snapshot is None:
         return
-    snap = json.loads(row.snapshot)
-    data = snap["tour"]
-    tour = SimpleNamespace(
-        **{k: v for k, v in data.items() if k not in ("starts_at", "ends_at", "updated_at", "company_name")},
-        starts_at=datetime.fromisoformat(data["starts_at"]), ends_at=datetime.fromisoformat(data["ends_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]), company=SimpleNamespace(name=data["company_name"]),
-    )
-    city = session.get(City, row.city_id) if row.city_id else None
-    tour.city = city  # the meeting point is named with the city's name
+    snap, tour, city = _from_snapshot(session, row)
     context = {"partner_link": snap.get("partner_link"), "tour_link": snap.get("tour_link"),
                "event": snap["event"], "city": city, "tour": tour}
     with force_locale(row.language or "de"):
@@ -231,6 +223,32 @@ def render_message(session: Session, row: OutboxMessage) -> None:
                 organizer=organizer, attendee=row.recipient,
             ).decode()
     row.snapshot = None
+
+
+def _from_snapshot(session: Session, row: OutboxMessage) -> tuple[dict, SimpleNamespace, City | None]:
+    snap = json.loads(row.snapshot)
+    data = snap["tour"]
+    tour = SimpleNamespace(
+        **{k: v for k, v in data.items() if k not in ("starts_at", "ends_at", "updated_at", "company_name")},
+        starts_at=datetime.fromisoformat(data["starts_at"]), ends_at=datetime.fromisoformat(data["ends_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]), company=SimpleNamespace(name=data["company_name"]),
+    )
+    city = session.get(City, row.city_id) if row.city_id else None
+    tour.city = city  # the meeting point is named with the city's name
+    return snap, tour, city
+
+
+def subject_of(session: Session, row: OutboxMessage) -> str:
+    """The subject a message has or will have: one the worker has not written yet (it stopped, or could not
+    write the text) is written from the snapshot, in the recipient's language, for the Mail page."""
+    if row.subject or row.snapshot is None:
+        return row.subject
+    try:
+        snap, tour, city = _from_snapshot(session, row)
+        with force_locale(row.language or "de"):
+            return _subject(*snap["subject"], tour, city) if "subject" in snap and city else ""
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def queue_password_link(session: Session, user: User, link: str, purpose: str) -> None:

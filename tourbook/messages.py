@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from .access import city_for, roles_required
 from .extensions import db
 from .htmx import redirect_to, render
-from .mail import retry_message
+from .mail import retry_message, subject_of
 from .models import OutboxMessage, Role, record
 
 bp = Blueprint("messages", __name__, url_prefix="/c/<slug>/messages")
@@ -28,7 +28,8 @@ def index(slug: str):
         select(OutboxMessage.status, func.count()).where(OutboxMessage.city_id == city.id)
         .group_by(OutboxMessage.status)
     ).all())
-    return render("messages/index.html", city=city, failed=failed, counts=counts)
+    subjects = {m.id: subject_of(db.session, m) for m in failed}
+    return render("messages/index.html", city=city, failed=failed, subjects=subjects, counts=counts)
 
 
 @bp.post("/<int:message_id>/retry")
