@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tourbook.extensions import db
 from tourbook.hours import add_absence, tours_hit_by
+from tourbook.mail import render_message
 from tourbook.models import AuditEntry, City, OutboxMessage, Role, Tour, User
 from tourbook.services import (
     PartnerDetails,
@@ -625,15 +626,24 @@ def test_a_new_language_nobody_free_speaks_leaves_the_tour_with_its_guide(city, 
     assert tour.guide_lacks_language
     entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "tour_partner_updated")).scalar_one()
     assert entry.details["outcome"] == "guide_lacks_language"
+    # The guide is told by mail, nobody else (the partner chose it, the coordinator's page shows it).
+    told = db.session.execute(select(OutboxMessage).where(OutboxMessage.kind == "guide_language")).scalars().all()
+    assert [m.recipient for m in told] == [german.email]
+    render_message(db.session, told[0])
+    assert told[0].subject.startswith("Partner asks for English: tour on ")  # in the guide's language
+    assert "would like it in English" in told[0].body_text and "stays with you" in told[0].body_text
+    assert db.session.execute(select(OutboxMessage.kind).where(OutboxMessage.kind.in_(
+        ("partner_changed", "hr_changed")))).all() == []
 
 
 def test_a_language_the_guide_speaks_keeps_the_guide(city, make_guide, book):
-    make_guide(city, languages=("de", "en"))
+    first = make_guide(city, languages=("de", "en"))
     tour = book(city, local(day_after_now(7), 9), language="de")
+    assert tour.guide_id == first.id
     make_guide(city, languages=("en",))  # free, never assigned: would win a new choice
 
     assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) is None
-    assert refreshed(tour).guide_id == tour.guide_id
+    assert refreshed(tour).guide_id == first.id
 
 
 def test_partner_wishes_cannot_change_a_cancelled_tour(city, make_guide, book):

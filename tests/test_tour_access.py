@@ -347,3 +347,25 @@ def test_the_token_routes_are_rate_limited_and_the_rest_is_not(app: Flask, world
 
     office = signed_in(app, world, "hr_a")
     assert {office.get("/tours/").status_code for _ in range(130)} == {200}
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True}])
+def test_the_limiters_per_request_hook_does_nothing_where_no_limit_applies(app: Flask, world: World, monkeypatch):
+    """Flask-Limiter's before_request hook looks for default, application and blueprint limits, which Tourbook
+    does not set: its work is skipped (about 0.25 ms a request); the decorated views still check theirs."""
+    from flask_limiter import Limiter
+
+    evaluated: list[bool] = []
+    original = Limiter._check_request_limit
+
+    def counting(self, callable_name=None, in_middleware=True):  # noqa: ANN001, ANN202
+        evaluated.append(in_middleware)
+        return original(self, callable_name=callable_name, in_middleware=in_middleware)
+
+    monkeypatch.setattr(Limiter, "_check_request_limit", counting)
+    office = signed_in(app, world, "hr_a")
+    evaluated.clear()
+    assert office.get("/tours/").status_code == 200
+    assert evaluated == []
+    assert new_client(app).get(f"/t/{world.tour.token}/").status_code == 200
+    assert evaluated == [False]  # the partner page's own limit, checked by its decorator

@@ -932,6 +932,39 @@ def test_a_partner_who_chooses_a_language_their_guide_does_not_speak_gets_a_guid
     assert "spricht Englisch" not in page
 
 
+def test_a_new_guide_shows_on_the_whole_page_also_when_the_page_was_in_that_language_already(
+    browser, booked, guide, make_guide, city
+):
+    """The page was switched to German while the tour was in English: choosing German changes no page
+    language, but the guide, so the whole page comes again (not only the form's thanks)."""
+    guide.guide_languages = "en"
+    db.session.commit()
+    make_guide(city, name="Gustav Guide", languages=("de",))
+    browser.get(f"/t/{booked.token}/?lang=de")
+
+    response = browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"},
+                            headers={"HX-Request": "true"})
+
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=guide"
+    assert "Gustav" in text_of(browser.get(response.headers["HX-Redirect"]))
+
+
+def test_wishes_that_cannot_be_saved_right_now_keep_what_the_partner_chose(browser, booked, monkeypatch):
+    def busy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise TourError("slot_taken")  # what the service says after three lost races in a row
+
+    monkeypatch.setattr("tourbook.partner.update_partner_wishes", busy)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = browser.post(f"/t/{booked.token}/wishes", headers=headers,
+                                data={"interests": ["nature"], "language": "en", "people": "5"})
+        assert response.status_code == 422
+        page = text_of(response)
+        assert "Your changes could not be saved just now. Please try again." in page
+        assert "just taken by another booking" not in page
+        html = response.get_data(as_text=True)
+        assert re.search(r'<input(?=[^>]*value="nature")(?=[^>]*\bchecked\b)[^>]*>', html) and 'value="5"' in html
+
+
 def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_does_not(
     client, login, browser, booked, guide, hr, coordinator, city
 ):

@@ -87,6 +87,8 @@ TOUR_EVENTS = ("booked", "changed", "cancelled", "needs_guide", "reassigned")
 
 def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
     # In the recipient's locale (force_locale); plain spaces, which every mail client shows in a subject.
+    from .main import language_label
+
     when = fmt_datetime(tour.starts_at, city.timezone, "short").replace("\u202f", " ")
     subjects = {
         ("booked", "partner"): lambda: _("Your tour of %(city)s on %(when)s", city=city.name, when=when),
@@ -103,6 +105,8 @@ def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
         ("needs_guide", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
         ("released", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
         ("reminder", "partner"): lambda: _("Tomorrow: your tour of %(city)s", city=city.name),
+        ("language", "guide"): lambda: _("Partner asks for %(language)s: tour on %(when)s",
+                                         language=language_label(tour.partner_language), when=when),
     }
     return subjects[(event, audience)]()
 
@@ -141,7 +145,7 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
     new_guide = previous_guide_id is not None and guide is not None and guide.id != previous_guide_id
     guide_event = {
         "booked": "assigned", "reassigned": "assigned", "cancelled": "cancelled",
-        "changed": "assigned" if new_guide else "changed",
+        "changed": "assigned" if new_guide else "changed", "language": "language",
     }.get(event)
     if guide is not None and guide.active and guide_event:
         add(f"{base_key}:guide:{guide.email}", f"guide_{guide_event}", guide.email, guide.language, "guide",

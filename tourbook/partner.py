@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import get_locale, refresh
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .extensions import db, limiter
@@ -107,11 +108,14 @@ def wishes(token: str):
             outcome = update_partner_wishes(db.session, tour, list(form.interests.data or []),
                                             form.language.data, form.people.data)
         except TourError as error:
+            if error.code != "not_changeable":  # busy (other changes at this moment): the form stays as typed
+                return _page(tour, status=422, wishes=form,
+                             wishes_error=_("Your changes could not be saved just now. Please try again."))
             if htmx:
                 return redirect_to(url_for("partner.page", token=token))
             return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
         session.pop(f"partner-lang-{tour.id}", None)
-        if not htmx or new_language:
+        if not htmx or new_language or outcome:  # another guide, or a note on the guide: the whole page
             return redirect_to(url_for("partner.page", token=token, saved="guide" if outcome == "reassigned" else 1))
         return _page(tour, wishes_saved=True)
     return _page(tour, status=422, wishes=form)

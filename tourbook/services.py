@@ -561,7 +561,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
     tour_id = tour.id
 
     def attempt() -> str | None:
-        t = session.get(Tour, tour_id, populate_existing=True)
+        # Locked (PostgreSQL): a coordinator's assignment at the same moment waits, then this sees it.
+        t = session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
         if t.status not in ("confirmed", "needs_guide") or t.ends_at <= now:
             raise TourError("not_changeable")
         language_changed = language != t.partner_language
@@ -578,6 +579,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         record(session, None, "tour_partner_updated", t, city_id=t.city_id, **details)
         if outcome == "reassigned":
             queue_tour_messages(session, t, "reassigned", previous_guide_id=previous)
+        elif outcome == "guide_lacks_language":
+            queue_tour_messages(session, t, "language")  # the guide (only) learns of it by mail
         return outcome
 
     return _retrying(session, attempt)
@@ -593,6 +596,6 @@ def _speaker_instead(session: Session, tour: Tour, now: datetime) -> str:
         session, city, choice, tour.starts_at, tour.ends_at, now, {tour.guide_id}, exclude_tour_id=tour.id
     ):
         return "guide_lacks_language"
-    tour.guide_id = choice.guide_id
+    tour.guide = choice.guide or session.get(User, choice.guide_id)
     tour.assigned_at = now
     return "reassigned"

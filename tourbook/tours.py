@@ -27,7 +27,7 @@ from .forms import (
     WhenForm,
     select_choices,
 )
-from .htmx import redirect_to, render
+from .htmx import redirect_to, render, wants_fragment
 from .i18n import meeting_point_text
 from .main import language_label
 from .models import AuditEntry, City, Role, Tour, User, utcnow
@@ -130,15 +130,15 @@ def index():
                   for column in (Tour.partner_first_name, Tour.partner_last_name, User.name)))
         )
     tours = db.session.execute(query.limit(200)).unique().scalars().all()
-    needs_guide = []
-    if current_user.role in (Role.HR, Role.COORDINATOR, Role.ADMIN):
-        needs_guide = db.session.execute(
-            _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.city))
-            .where(Tour.status == "needs_guide", Tour.ends_at > now).order_by(Tour.starts_at)
-        ).unique().scalars().all()
-    lacks_language = []
-    if current_user.role in (Role.COORDINATOR, Role.ADMIN):
-        lacks_language = db.session.execute(lacking_language(_scope(select(Tour)), now)).unique().scalars().all()
+    needs_guide, lacks_language = [], []
+    if not wants_fragment():  # the search answers with the list alone
+        if current_user.role in (Role.HR, Role.COORDINATOR, Role.ADMIN):
+            needs_guide = db.session.execute(
+                _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.city))
+                .where(Tour.status == "needs_guide", Tour.ends_at > now).order_by(Tour.starts_at)
+            ).unique().scalars().all()
+        if current_user.role in (Role.COORDINATOR, Role.ADMIN):
+            lacks_language = db.session.execute(lacking_language(_scope(select(Tour)), now)).unique().scalars().all()
     return render("tours/index.html", "tours/_list.html", tours=tours, when=when, status_filter=status, q=q,
                   needs_guide=needs_guide, lacks_language=lacks_language, statuses=STATUS_FILTERS,
                   interest_labels=dict(INTEREST_CHOICES))
