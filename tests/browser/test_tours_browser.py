@@ -550,3 +550,32 @@ def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, liv
 
     hr.reload()
     expect(hr.locator("main .kern-badge").first).to_have_text(text["cancelled_badge"])
+
+
+def test_the_partner_sees_that_their_guide_does_not_speak_their_language_and_can_choose_another(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """The demo's coming tour in English with Paul, who speaks German and French: the partner's page says so
+    on a phone; choosing German (with htmx) brings the whole page again in German, without the warning."""
+    from tourbook.extensions import db
+    from tourbook.models import Tour, utcnow
+
+    with live_server.app.app_context():
+        tours = db.session.execute(sa_select(Tour).where(Tour.status == "confirmed", Tour.starts_at > utcnow()))
+        token = next(t.token for t in tours.scalars() if t.guide_lacks_language)
+        db.session.remove()
+    partner = new_page(locale=LOCALES["en"], viewport={"width": 390, "height": 844}, is_mobile=True,
+                       has_touch=True)
+    partner.goto(f"/t/{token}/")
+    warning = partner.locator("main .kern-alert--warning")
+    expect(warning).to_contain_text("Paul speaks German and French. No guide who speaks English is free at this time")
+    assert partner.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert_no_axe_violations(partner, "the partner's page with a guide who does not speak English")
+
+    partner.select_option("#wishes select[name=language]", "de")
+    with partner.expect_navigation():
+        partner.locator("#wishes button[type=submit]").click()
+    assert partner.locator("html").get_attribute("lang") == "de"
+    expect(partner.locator("main")).to_contain_text(TEXT["de"]["saved"])
+    assert partner.locator("main .kern-alert--warning").count() == 0
+    assert_no_axe_violations(partner, "the partner's page after choosing German")
