@@ -20,15 +20,16 @@ NAMING_CONVENTION = {
 
 
 class _RouteLimiter(Limiter):
-    """Flask-Limiter looks at every request in a before_request hook, for default, application, blueprint and
-    meta limits (about 0.25 ms of CPU each time). Tourbook sets none of those: each of its limits decorates a
-    view, and the decorator checks it when the view is called. So the hook does its work only where such a
-    limit exists (tests/test_auth.py, test_feeds.py and test_tour_access.py show the decorated limits work)."""
+    """Flask-Limiter looks at every request in a before_request hook, for default, application, blueprint,
+    meta and storage-fallback limits (about 0.25 ms of CPU each time). Tourbook sets none of those: each of
+    its limits decorates a view, and the decorator checks it when the view is called. So the hook does its
+    work only where such a limit exists (tests/test_tour_access.py and test_auth.py show both)."""
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         manager = self.limit_manager
         if in_middleware and not (manager._application_limits or manager._default_limits
-                                  or manager._blueprint_limits or manager._endpoint_hints or self._meta_limits):
+                                  or manager._blueprint_limits or manager._endpoint_hints or self._meta_limits
+                                  or self._in_memory_fallback):
             return
         super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
 
