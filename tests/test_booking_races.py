@@ -48,6 +48,7 @@ from tourbook.services import (
     cancel_tour,
     decline_tour,
     reschedule_tour,
+    update_partner_wishes,
 )
 
 ATTEMPTS = 20
@@ -277,6 +278,19 @@ def make_machine(make_city, make_company, make_user, make_guide, seen: Counter  
                 assert error.code == "not_changeable"  # a tour that is no longer confirmed
             assert self.tour(tour_id).guide_id != guide.id or self.tour(tour_id).status != "confirmed"
 
+        @rule(tour_id=tours, language=st.sampled_from(["de", "en"]))
+        def partner_changes_language(self, tour_id: int, language: str) -> None:
+            try:
+                outcome = update_partner_wishes(db.session, self.tour(tour_id), [], language, 1, now=NOW)
+            except TourError as error:
+                assert error.code == "not_changeable"  # cancelled
+                return
+            seen[f"language:{outcome}"] += 1
+            tour = self.tour(tour_id)
+            assert tour.partner_language == language
+            if outcome == "reassigned":
+                assert language in tour.guide.languages
+
         @invariant()
         def no_double_booking(self) -> None:
             no_guide_has_tours_closer_than_the_buffer(self.city.id)
@@ -286,8 +300,9 @@ def make_machine(make_city, make_company, make_user, make_guide, seen: Counter  
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_no_mix_of_book_reschedule_cancel_decline_double_books_a_guide(make_city, make_company, make_user,
-                                                                         make_guide):
+def test_no_mix_of_book_reschedule_cancel_decline_language_change_double_books_a_guide(
+    make_city, make_company, make_user, make_guide
+):
     seen: Counter = Counter()
     machine = make_machine(make_city, make_company, make_user, make_guide, seen)
     run_state_machine_as_test(
@@ -297,3 +312,4 @@ def test_no_mix_of_book_reschedule_cancel_decline_double_books_a_guide(make_city
     )
     # The mix really happened: tours were booked, cancelled and left without a guide along the way.
     assert {"confirmed", "cancelled", "needs_guide"} <= set(seen), seen
+    assert seen["language:reassigned"], seen  # a new language moved a tour to another guide
