@@ -975,8 +975,8 @@ def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_d
     tour = only_tour()
     assert (tour.partner_language, tour.guide_id) == ("de", guide.id)  # a tour in English rather than none
     partner_page = text_of(browser.get(f"/t/{booked.token}/?saved=1"))
-    assert ("Greta spricht Englisch. Zu dieser Zeit ist kein Guide frei, der Deutsch spricht; wenn das für Sie "
-            "ein Problem ist, rufen Sie bitte das Stadtbüro an.") in partner_page
+    assert ("Greta spricht Englisch, aber kein Deutsch. Zu dieser Zeit ist kein Guide frei, der Deutsch spricht. "
+            "Wenn das für Sie ein Problem ist, rufen Sie bitte das Stadtbüro an: +49 271 404-0") in partner_page
     assert "Vielen Dank, wir haben das an Ihren Guide weitergegeben." in partner_page
 
     client.post("/logout")

@@ -568,7 +568,8 @@ def test_the_partner_sees_that_their_guide_does_not_speak_their_language_and_can
                        has_touch=True)
     partner.goto(f"/t/{token}/")
     warning = partner.locator("main .kern-alert--warning")
-    expect(warning).to_contain_text("Paul speaks German and French. No guide who speaks English is free at this time")
+    expect(warning).to_contain_text("Paul speaks German and French, not English.")
+    expect(warning).to_contain_text("No guide who speaks English is free at this time.")
     assert partner.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert_no_axe_violations(partner, "the partner's page with a guide who does not speak English")
 
