@@ -305,7 +305,7 @@ def test_wrong_types_are_refused_with_a_message(world: World):
         for name in form.emails:
             response = world.send(form, {**form.valid, name: "not an email"})
             refused(response, form.name)
-            assert field_error(response, name) == "Invalid email address.", form.name
+            assert field_error(response, name) == "Please enter an email address like name@example.org.", form.name
             assert input_value(response, name) == "not an email"
         # a file where text is expected is no text at all (a form that edits something keeps what is stored)
         name = (form.texts + form.secrets)[0]

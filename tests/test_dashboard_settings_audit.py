@@ -256,7 +256,7 @@ def test_empty_contact_and_privacy_texts_are_allowed(client, coordinator, siegen
     ({"partner_link_days": "400"}, "partner_link_days", "Between 0 and 365."),
     ({"min_duration_minutes": "10"}, "min_duration_minutes", "Between 15 and 720."),
     ({"holiday_subdivision": "XX"}, "holiday_subdivision", "Not a valid choice."),
-    ({"office_email": "not an address"}, "office_email", "Invalid email address."),
+    ({"office_email": "not an address"}, "office_email", "Please enter an email address like name@example.org."),
     ({"office_phone": "call me"}, "office_phone", "A phone number, e.g. +49 171 1234567."),
     ({"privacy_text_en": "x" * 20001}, "privacy_text_en", "Field cannot be longer than 20000 characters."),
 ])

@@ -211,7 +211,7 @@ BAD_INPUT = [
     ("first_name", {"first_name": ""}, "Please enter the partner's first name."),
     ("first_name", {"first_name": "M" * 81}, "Field cannot be longer than 80 characters."),
     ("last_name", {"last_name": "O" * 81}, "Field cannot be longer than 80 characters."),
-    ("email", {"email": "mira(at)example"}, "Invalid email address."),
+    ("email", {"email": "mira(at)example"}, "Please enter an email address like name@example.org."),
     ("phone", {"phone": "call me maybe"}, "A phone number, e.g. +49 171 1234567."),
     ("people", {"people": "0"}, "Between 1 and 20."),
     ("people", {"people": "21"}, "Between 1 and 20."),
@@ -274,13 +274,17 @@ def test_bad_input_on_every_field_is_refused_with_a_message_and_keeps_what_was_t
 
 def test_the_error_summary_names_each_wrong_field_and_leads_to_it(client, login, hr, guide, city, day):
     login(hr)
-    response = client.post("/tours/new", data=tour_form(city, day, first_name="", phone="call me maybe"))
+    response = client.post("/tours/new", data=tour_form(city, day, first_name="", phone="call me maybe",
+                                                        consent=None))
     assert response.status_code == 422
     summary = re.search(r'<div class="kern-alert kern-alert--danger".*?</ul>', response.get_data(as_text=True), re.S)
     links = re.findall(r'<a class="kern-link" href="#(\w+)">([^<]*)</a>', summary.group(0))
     assert [(target, unescape(text)) for target, text in links] == [
         ("first_name", "Partner's first name: Please enter the partner's first name."),
         ("phone", "Phone: A phone number, e.g. +49 171 1234567."),
+        # The consent's label is a sentence: its full stop does not stand before the colon.
+        ("consent", "The partner agreed that these details are passed to the city for the tour: Please confirm "
+                    "the partner's consent."),
     ]
 
 
@@ -581,6 +585,17 @@ def test_hr_reschedules_and_the_partner_link_stays(client, booked, day):
         local(day, 14), local(day, 16, 30), token, uid, 1)
     page = text_of(client.get(f"/tours/{booked.id}"))
     assert "The tour is moved. The partner's link stays the same." in page
+
+
+def test_saving_the_same_time_changes_nothing_and_tells_nobody(client, booked, day):
+    messages = len(db.session.execute(select(OutboxMessage.id)).all())
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "10:00",
+                                                                   "end": "12:00"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/tours/{booked.id}"
+    assert "Nothing changed: the tour already is at this time." in text_of(client.get(f"/tours/{booked.id}"))
+    tour = only_tour()
+    assert (tour.sequence, tour.starts_at) == (0, local(day, 10))
+    assert len(db.session.execute(select(OutboxMessage.id)).all()) == messages
 
 
 RESCHEDULE_BAD_INPUT = [

@@ -381,6 +381,9 @@ def reschedule(tour_id: int):
             _adopt(form)
         elif form.validate():
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
+            if (begin, finish) == (tour.starts_at, tour.ends_at):  # nothing to tell anybody, nor a new sequence
+                flash(_("Nothing changed: the tour already is at this time."), "info")
+                return redirect_to(url_for("tours.show", tour_id=tour.id))
             try:
                 reschedule_tour(db.session, current_user, tour, begin, finish)
             except TourError as error:
