@@ -42,7 +42,8 @@ from .models import LANGUAGES
 LANGUAGE_CHOICES = [SelectChoice("de", _l("German")), SelectChoice("en", _l("English"))]
 assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
 
-EMAIL_MESSAGE = _l("Please enter an email address like name@example.org.")
+# One validator for every email field (validators keep no state): the house style's message.
+_EMAIL = Email(check_deliverability=False, message=_l("Please enter an email address like name@example.org."))
 MIN_PASSWORD = 12
 
 
@@ -88,7 +89,7 @@ class LoginForm(TextForm):
 class ForgotPasswordForm(TextForm):
     email = EmailField(
         _l("Email"), filters=[_lower],
-        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False, message=EMAIL_MESSAGE)],
+        validators=[DataRequired(), Length(max=254), _EMAIL],
     )
 
 
@@ -125,7 +126,7 @@ class AccountForm(TextForm):
     )
     email = EmailField(
         _l("Email"), filters=[_lower],
-        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False, message=EMAIL_MESSAGE)],
+        validators=[DataRequired(), Length(max=254), _EMAIL],
     )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
     active = BooleanField(_l("Account is active"), default=True)
@@ -165,7 +166,7 @@ class CityForm(TextForm):
     office_email = EmailField(
         _l("Office email"),
         filters=[_lower],
-        validators=[Optional(), Length(max=254), Email(check_deliverability=False, message=EMAIL_MESSAGE)],
+        validators=[Optional(), Length(max=254), _EMAIL],
     )
 
 
@@ -280,7 +281,7 @@ class TourForm(WhenForm):
     last_name = StringField(_l("Last name"), filters=[Stripped.strip],
                             validators=[Optional(), Length(max=80), _no_control])
     email = EmailField(_l("Email"), filters=[_lower],
-                       validators=[Optional(), Length(max=254), Email(check_deliverability=False, message=EMAIL_MESSAGE)])
+                       validators=[Optional(), Length(max=254), _EMAIL])
     phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     interests = SelectMultipleField(_l("Interests"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
@@ -365,7 +366,7 @@ class CitySettingsForm(FlaskForm):
     office_phone = StringField(_l("Office phone"), filters=[Stripped.strip],
                                validators=[Optional(), Length(max=40), _phone])
     office_email = EmailField(_l("Office email"), filters=[_lower],
-                              validators=[Optional(), Length(max=254), Email(check_deliverability=False, message=EMAIL_MESSAGE)])
+                              validators=[Optional(), Length(max=254), _EMAIL])
     partner_link_days = _number(_l("Partner link works after the tour (days)"), 0, 365)
     erase_after_days = _number(_l("Erase partner data after the tour (days)"), 1, 365)
     privacy_text_de = TextAreaField(_l("Privacy notice in German"), filters=[Stripped.strip],
