@@ -533,6 +533,7 @@ def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, liv
     assert hr.locator("#booked-heading").inner_text() == text["booked"].format(name=first_name)
     link = hr.input_value("#partner-link")
     assert f"{taken_start}–{taken_end}" in main_text(hr)
+    expect(hr.locator("button[data-copy]")).to_be_hidden()  # copying needs the script: no button that does nothing
 
     partner = new_page(locale="de-DE", java_script_enabled=False)
     partner.goto(link)
