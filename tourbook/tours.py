@@ -232,10 +232,11 @@ def new():
         flash(_("Your company is not enrolled with any city yet."), "warning")
     status = 200
     race_message = None
+    adopted = False
     if request.method == "POST":
         city = _form_city(form)
         if "adopt" in request.form:  # a click on an alternative fills in the times; it never books
-            _adopt(form)
+            adopted = _adopt(form)
         elif form.validate():
             begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
             place, point = _meeting_point(form.meeting_point.data, city, form.language.data)
@@ -263,7 +264,7 @@ def new():
     city = _form_city(form)
     context = _availability_context(city, form.day.data, form.start.data, form.end.data, form.language.data)
     return render("tours/new.html", "tours/_form.html", status=status, form=form, race_message=race_message,
-                  tz=city.timezone if city else None, **context)
+                  tz=city.timezone if city else None, adopted=adopted, **context)
 
 
 # --- one tour -------------------------------------------------------------------------------------
@@ -375,10 +376,11 @@ def reschedule(tour_id: int):
                                 "start": tour.starts_at.astimezone(zone).time(),
                                 "end": tour.ends_at.astimezone(zone).time()})
     status = 200
+    adopted = False
     if request.method == "POST":
         form = RescheduleForm()
         if "adopt" in request.form:
-            _adopt(form)
+            adopted = _adopt(form)
         elif form.validate():
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
             if (begin, finish) == (tour.starts_at, tour.ends_at):  # nothing to tell anybody, nor a new sequence
@@ -397,7 +399,7 @@ def reschedule(tour_id: int):
     context = _availability_context(tour.city, form.day.data, form.start.data, form.end.data,
                                     tour.partner_language, exclude_tour_id=tour.id)
     return render("tours/reschedule.html", "tours/_reschedule_form.html", status=status, tour=tour, form=form,
-                  tz=tour.city.timezone, **context)
+                  tz=tour.city.timezone, adopted=adopted, **context)
 
 
 @bp.route("/<int:tour_id>/cancel", methods=["GET", "POST"])

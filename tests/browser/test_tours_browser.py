@@ -170,6 +170,8 @@ def book(page: Any, lang: str, day: date, first_name: str) -> str:  # noqa: ANN4
             page.input_value("input[name=end]")) == (taken_day, taken_start, taken_end)
     expect(availability).to_contain_text(text["free"])
     assert page.input_value("select[name=language]") == partner_language
+    # The answer for the new time has the focus (the whole form was swapped, the button is gone).
+    assert page.evaluate("() => document.activeElement && document.activeElement.id") == "availability"
     assert_no_axe_violations(page, f"an alternative taken over ({lang})")
 
     # The interview is in the morning after all.
