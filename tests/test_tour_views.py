@@ -331,6 +331,32 @@ def test_when_no_free_guide_speaks_the_language_the_fragment_offers_times_when_o
     assert taken.status_code == 303 and only_tour().guide.guide_languages == "en"
 
 
+def test_when_nobody_is_free_the_fragment_offers_times_with_a_guide_who_speaks_the_language(
+    client, login, hr, make_guide, city, day
+):
+    """Nobody is free late in the evening. A German-only guide is free until 20:00, nearer; the English
+    speaker only in the mornings: an English partner is offered the mornings."""
+    make_guide(city, languages=("de",), windows=AFTERNOONS_ONLY)
+    make_guide(city, languages=("en",), windows=MORNINGS_ONLY)
+    login(hr)
+    query = {"city": city.id, "day": day.isoformat(), "start": "20:00", "end": "21:30", "language": "en"}
+    response = client.get("/tours/availability", query_string=query, headers=HTMX)
+    assert availability_text(response).startswith(
+        "No guide is free at this time. Nearest times with a guide who speaks English – choose one to take it over:")
+    alternatives = alternatives_of(response)
+    assert alternatives and all(int(a.split("|")[2][:2]) <= 13 for a in alternatives), alternatives
+
+    # Nobody speaks German any more: the times when any guide is free, said as such.
+    query["language"] = "de"
+    for guide in db.session.execute(select(User).where(User.role == Role.GUIDE)).scalars():
+        guide.guide_languages = "en"
+    db.session.commit()
+    response = client.get("/tours/availability", query_string=query, headers=HTMX)
+    assert availability_text(response).startswith(
+        "No guide is free at this time. Nearest times with a free guide – choose one to take it over:")
+    assert alternatives_of(response)
+
+
 def test_the_availability_fragment_explains_a_broken_interval(client, login, hr, guide, city, day):
     login(hr)
     response = client.get("/tours/availability", query_string={

@@ -94,6 +94,7 @@ class Availability:
     speakers: list[int]  # free guides who speak the partner's language
     alternatives: list[Interval]
     languages: tuple[str, ...] = ()  # when none of the free guides speaks it: the languages they speak
+    alternatives_speak: bool = False  # the alternatives have a free guide who speaks the language asked for
 
 
 def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) -> str | None:
@@ -147,20 +148,28 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     else:
         speakers = free
     alternatives: list[Interval] = []
-    if not free:  # the nearest times when any guide is free (HR may book a guide without the language)
-        alternatives = _alternatives(session, city, start, end, now, None, exclude_tour_id)
+    in_language = False
+    if not free:  # the nearest times when a guide who speaks the language is free, else any guide
+        alternatives, in_language = _alternatives(session, city, start, end, now, language, exclude_tour_id,
+                                                  or_any=True)
     elif not speakers:  # free guides, none who speaks the language: the nearest times when one who does is free
-        alternatives = _alternatives(session, city, start, end, now, language, exclude_tour_id)
-    return Availability(None, free, speakers, alternatives, languages)
+        alternatives, in_language = _alternatives(session, city, start, end, now, language, exclude_tour_id)
+    return Availability(None, free, speakers, alternatives, languages, in_language)
 
 
 def _alternatives(session: Session, city: City, start: datetime, end: datetime, now: datetime,
-                  language: str | None, exclude_tour_id: int | None) -> list[Interval]:
-    """The nearest times when a guide (who speaks ``language``, when given) is free, one or two a day."""
+                  language: str | None, exclude_tour_id: int | None, or_any: bool = False
+                  ) -> tuple[list[Interval], bool]:
+    """The nearest times when a guide who speaks ``language`` (any guide without one) is free, one or two a
+    day, and whether they are in that language. ``or_any``: when no guide who speaks it is free in the days
+    searched, the times when any guide is (HR may still book one who does not speak it, and is told so)."""
     wide = load_engine_input(
         session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
     )
-    return nearest_alternatives(wide.rules, wide.guides, start, end, now, language=language, limit=5, spread=True)
+    found = nearest_alternatives(wide.rules, wide.guides, start, end, now, language=language, limit=5, spread=True)
+    if found or not language or not or_any:
+        return found, bool(language and found)
+    return nearest_alternatives(wide.rules, wide.guides, start, end, now, limit=5, spread=True), False
 
 
 @dataclass
@@ -201,7 +210,9 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     if prefer is not None and prefer in free:
         return Choice(prefer, data=data, ranked=[prefer])
     if not free:
-        return Choice(None, [] if reassigning else _alternatives(session, city, start, end, now, None, exclude_tour_id))
+        if reassigning:
+            return Choice(None, [])
+        return Choice(None, _alternatives(session, city, start, end, now, language, exclude_tour_id, or_any=True)[0])
     ranked = rank_guides(
         Candidate(g, g in speaking, data.fairness[g].tours_around, _aware(data.fairness[g].last_assigned))
         for g in free

@@ -203,7 +203,8 @@ def _availability_context(city: City | None, day: date | None, start: time | Non
     alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)]
     problem = tour_error_message(TourError(result.problem), city) if result.problem else None
     return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city,
-            "free_languages": ", ".join(language_label(code) for code in result.languages)}
+            "free_languages": ", ".join(language_label(code) for code in result.languages),
+            "asked_language": language}
 
 
 def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
