@@ -613,6 +613,23 @@ def test_hr_reschedules_and_the_partner_link_stays(client, booked, day):
     assert "The tour is moved. The partner's link stays the same." in page
 
 
+def test_the_reschedule_form_checks_a_new_time_without_saving_it(client, booked, make_guide, city, day):
+    """The form asks (live with htmx, by its "Check" button without) whether a guide is free at the time typed;
+    nothing is saved or sent."""
+    for headers in (HTMX, {}):
+        response = client.post(f"/tours/{booked.id}/reschedule", headers=headers,
+                               data={"day": day.isoformat(), "start": "20:00", "end": "21:30", "check": "1"})
+        assert response.status_code == 200
+        assert availability_text(response).startswith("No guide is free at this time.")
+        assert times_shown(response) == (day.isoformat(), "20:00", "21:30")
+        free = client.post(f"/tours/{booked.id}/reschedule", headers=headers,
+                           data={"day": day.isoformat(), "start": "14:00", "end": "16:00", "check": "1"})
+        assert availability_text(free) == "A guide is free at this time."
+    assert (only_tour().sequence, only_tour().starts_at) == (0, local(day, 10))
+    page = client.get(f"/tours/{booked.id}/reschedule").get_data(as_text=True)
+    assert 'hx-vals=\'{"check": "1"}\'' in page and '<noscript><button type="submit" name="check"' in page
+
+
 def test_saving_the_same_time_changes_nothing_and_tells_nobody(client, booked, day):
     messages = len(db.session.execute(select(OutboxMessage.id)).all())
     response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "10:00",

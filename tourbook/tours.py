@@ -382,6 +382,8 @@ def reschedule(tour_id: int):
         form = RescheduleForm()
         if "adopt" in request.form:
             adopted = _adopt(form)
+        elif "check" in request.form:  # the live answer to a changed time (or the button without JavaScript)
+            status = 200 if form.validate() else 422
         elif form.validate():
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
             if (begin, finish) == (tour.starts_at, tour.ends_at):  # nothing to tell anybody, nor a new sequence

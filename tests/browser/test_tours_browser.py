@@ -583,3 +583,34 @@ def test_the_partner_sees_that_their_guide_does_not_speak_their_language_and_can
     expect(partner.locator("main")).to_contain_text(TEXT["de"]["saved"])
     assert partner.locator("main .kern-alert--warning").count() == 0
     assert_no_axe_violations(partner, "the partner's page after choosing German")
+
+
+def test_the_reschedule_form_answers_at_once_whether_a_guide_is_free_at_the_new_time(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """HR changes the time of a coming tour: the answer beside the form follows the typed time (without
+    saving); the focus stays in the field being typed in."""
+    from tourbook.extensions import db
+    from tourbook.models import Tour, User, utcnow
+
+    with live_server.app.app_context():
+        hr_id = db.session.execute(sa_select(User.id).where(User.email == HR)).scalar_one()
+        tour = db.session.execute(sa_select(Tour).where(Tour.booked_by_id == hr_id, Tour.status == "confirmed",
+                                                        Tour.starts_at > utcnow() + timedelta(days=3))
+                                  .order_by(Tour.starts_at)).scalars().first()
+        tour_id, sequence = tour.id, tour.sequence
+        db.session.remove()
+    text = TEXT["de"]
+    hr = sign_in(new_page, HR, "de")
+    hr.goto(f"/tours/{tour_id}/reschedule")
+    availability = hr.locator("#availability")
+    hr.fill("input[name=start]", "21:00")
+    with hr.expect_response(lambda r: r.url.endswith(f"/tours/{tour_id}/reschedule") and r.request.method == "POST"):
+        hr.fill("input[name=end]", "22:30")
+        hr.dispatch_event("input[name=end]", "change")
+    expect(availability).to_contain_text(text["nobody"])
+    assert hr.evaluate("() => document.activeElement.name") == "end"
+    assert_no_axe_violations(hr, "the reschedule form answering for a new time")
+    with live_server.app.app_context():
+        assert db.session.get(Tour, tour_id).sequence == sequence  # nothing saved
+        db.session.remove()
