@@ -614,3 +614,16 @@ def test_the_reschedule_form_answers_at_once_whether_a_guide_is_free_at_the_new_
     with live_server.app.app_context():
         assert db.session.get(Tour, tour_id).sequence == sequence  # nothing saved
         db.session.remove()
+
+
+def test_the_coordinators_start_page_fits_a_phone(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
+    """The next two weeks and the guides' load as blocks on a narrow screen: nothing to scroll sideways, every
+    status in sight."""
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    login(page, COORDINATOR)
+    page.goto("/c/siegen/")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    for badge in page.locator("main .kern-badge").all()[:5]:
+        box = badge.bounding_box()
+        assert box and box["x"] + box["width"] <= 390, f"a status is off the screen: {box}"
+    assert_no_axe_violations(page, "the coordinator's start page on a phone")
