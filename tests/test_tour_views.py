@@ -811,6 +811,7 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     no_reason = client.post(f"/tours/{tour.id}/assign",
                             data={"assign-guide": str(spare.id), "assign-reason": ""})
     assert no_reason.status_code == 422 and "Please give a reason." in text_of(no_reason)
+    assert "This guide is not free at that time." in text_of(no_reason)  # both at once, not one after the other
     busy = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(spare.id),
                                                          "assign-reason": "Only one left"})
     assert busy.status_code == 422 and "This guide is not free at that time." in text_of(busy)

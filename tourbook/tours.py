@@ -474,6 +474,10 @@ def assign(tour_id: int):
         else:
             flash(_("The tour is assigned."), "success")
             return redirect_to(url_for("tours.show", tour_id=tour.id))
+    elif form.guide.data and not form.guide.errors and tour.starts_at > utcnow() and form.guide.data not in \
+            guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id):
+        # Everything wrong at once: not only the missing reason, and then, on the next try, the busy guide.
+        form.guide.errors.append(tour_error_message(TourError("guide_not_free"), tour.city))
     return _show(tour, status=422, assign_form=form)
 
 
