@@ -802,6 +802,8 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     assert f'href="/tours/{tour.id}"' in queue.get_data(as_text=True)
     show = client.get(f"/tours/{tour.id}")
     assert "Assign a guide by hand" in text_of(show)
+    assert '<a class="kern-link" href="#assign-heading">This tour needs a guide: assign one below.</a>' in \
+        show.get_data(as_text=True)  # at the top of the page, the form being at its end
     # Who declined and why; the guides in the order to choose from: free ones first, the one who declined last.
     assert re.search(r"Greta Guide on .*: Ill", text_of(show))
     options = re.findall(r'<option[^>]*value="(\d+)"[^>]*>([^<]*)</option>', show.get_data(as_text=True))
