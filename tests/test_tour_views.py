@@ -530,6 +530,11 @@ def test_hr_filters_and_searches_the_list_as_page_and_fragment(client, login, hr
             assert names_in_list(page) == names_in_list(fragment) == names
             assert not is_fragment(page) and is_fragment(fragment)
             assert fragment.get_data(as_text=True).lstrip().startswith('<div id="tour-list"')
+            # The count, in the status line that stays on the page (htmx swaps it out of band) and is announced.
+            found = f"{len(names)} tour{'' if len(names) == 1 else 's'} found"
+            assert re.search(r'<p id="tour-count" class="muted" role="status">' + found, page.get_data(as_text=True))
+            assert re.search(r'<p id="tour-count" class="muted" role="status" hx-swap-oob="true">' + found,
+                             fragment.get_data(as_text=True))
             if names == []:
                 assert "No tours found." in text_of(fragment)
             for response in (page, fragment):

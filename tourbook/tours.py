@@ -141,7 +141,7 @@ def index():
             lacks_language = db.session.execute(lacking_language(_scope(select(Tour)), now)).unique().scalars().all()
     return render("tours/index.html", "tours/_list.html", tours=tours, when=when, status_filter=status, q=q,
                   needs_guide=needs_guide, lacks_language=lacks_language, statuses=STATUS_FILTERS,
-                  interest_labels=dict(INTEREST_CHOICES))
+                  interest_labels=dict(INTEREST_CHOICES), search_answer=wants_fragment())
 
 
 # --- booking --------------------------------------------------------------------------------------

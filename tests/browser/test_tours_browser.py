@@ -41,6 +41,7 @@ TEXT = {
         "booked": "Gebucht. Bitte geben Sie diesen Link an {name} weiter.",
         "free": "Zu dieser Zeit ist ein Guide frei.",
         "nobody": "Zu dieser Zeit ist kein Guide frei.",
+        "one_found": "1 Tour gefunden",
         "no_first_name": "Bitte geben Sie den Vornamen der Partnerin oder des Partners ein.",
         "no_consent": "Bitte bestätigen Sie die Einwilligung der Partnerin oder des Partners.",
         "partner_title": "Ihre Tour durch Siegen",
@@ -63,6 +64,7 @@ TEXT = {
         "booked": "Booked. Please pass this link on to {name}.",
         "free": "A guide is free at this time.",
         "nobody": "No guide is free at this time.",
+        "one_found": "1 tour found",
         "no_first_name": "Please enter the partner's first name.",
         "no_consent": "Please confirm the partner's consent.",
         "partner_title": "Your tour of Siegen",
@@ -269,6 +271,7 @@ def guide_finds_and_declines(guide: Any, lang: str, first_name: str) -> None:  #
     rows = guide.locator("#tour-list tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(first_name)
+    expect(guide.locator("#tour-count")).to_have_text(text["one_found"])  # the announced count follows the search
     assert "q=" + first_name in guide.url, "the search is not kept in the address"
     assert_no_axe_violations(guide, f"the guide's tours searched ({lang})")
 
