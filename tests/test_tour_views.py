@@ -283,8 +283,8 @@ def test_the_error_summary_names_each_wrong_field_and_leads_to_it(client, login,
         ("first_name", "Partner's first name: Please enter the partner's first name."),
         ("phone", "Phone: A phone number, e.g. +49 171 1234567."),
         # The consent's label is a sentence: its full stop does not stand before the colon.
-        ("consent", "The partner agreed that these details are passed to the city for the tour: Please confirm "
-                    "the partner's consent."),
+        ("consent", "The partner has agreed that these details may be passed on to the city for the tour: "
+                    "Please confirm the partner's consent."),
     ]
 
 
@@ -321,7 +321,7 @@ def test_when_no_free_guide_speaks_the_language_the_fragment_offers_times_when_o
     response = client.get("/tours/availability", query_string=query, headers=HTMX)
     assert availability_text(response).startswith(
         "A guide is free, but none who speaks English. The free guides speak: German. "
-        "Nearest times with a guide who speaks English – choose one to take it over:")
+        "Nearest times with a guide who speaks English – choose one to use it:")
     alternatives = alternatives_of(response)
     assert len(alternatives) == 5 and all(alternative.endswith("|13:00") for alternative in alternatives)
     assert f"{day.isoformat()}|11:00|13:00" in alternatives
@@ -342,7 +342,7 @@ def test_when_nobody_is_free_the_fragment_offers_times_with_a_guide_who_speaks_t
     query = {"city": city.id, "day": day.isoformat(), "start": "20:00", "end": "21:30", "language": "en"}
     response = client.get("/tours/availability", query_string=query, headers=HTMX)
     assert availability_text(response).startswith(
-        "No guide is free at this time. Nearest times with a guide who speaks English – choose one to take it over:")
+        "No guide is free at this time. Nearest times with a guide who speaks English – choose one to use it:")
     alternatives = alternatives_of(response)
     assert alternatives and all(int(a.split("|")[2][:2]) <= 13 for a in alternatives), alternatives
 
@@ -353,7 +353,7 @@ def test_when_nobody_is_free_the_fragment_offers_times_with_a_guide_who_speaks_t
     db.session.commit()
     response = client.get("/tours/availability", query_string=query, headers=HTMX)
     assert availability_text(response).startswith(
-        "No guide is free at this time. Nearest times with a free guide – choose one to take it over:")
+        "No guide is free at this time. Nearest times with a free guide – choose one to use it:")
     assert alternatives_of(response)
 
 

@@ -295,7 +295,7 @@ class TourForm(WhenForm):
                                validators=[Optional(), Length(max=1000), _no_control])
     meeting_point = SelectField(_l("Meeting point"), choices=select_choices(MEETING_POINT_CHOICES))
     consent = BooleanField(
-        _l("The partner agreed that these details are passed to the city for the tour."),
+        _l("The partner has agreed that these details may be passed on to the city for the tour."),
         validators=[DataRequired(message=_l("Please confirm the partner's consent."))],
     )
 
