@@ -61,3 +61,62 @@
     flash.scrollIntoView({block: "nearest"});
   });
 })();
+
+// The language switch loads the page again in the other language. What was typed into the page's forms is
+// carried over (this tab's sessionStorage, read once and removed) instead of being lost; passwords and hidden
+// fields never are. A field that asks live (the availability) asks again for the restored values.
+(function () {
+  "use strict";
+  var KEY = "tourbook-typed:";
+
+  function changedFields(form) {
+    var fields = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || /^(hidden|password|submit|button|file|reset)$/.test(el.type)) return;
+      if (el.type === "checkbox" || el.type === "radio") {
+        if (el.checked !== el.defaultChecked) fields.push([el.name, el.value, el.checked]);
+      } else if (el.tagName === "SELECT") {
+        var first = Array.prototype.find.call(el.options, function (o) { return o.defaultSelected; }) || el.options[0];
+        if (first && el.value !== first.value) fields.push([el.name, el.value]);
+      } else if (el.value !== el.defaultValue) {
+        fields.push([el.name, el.value]);
+      }
+    });
+    return fields;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".lang-switch a");
+    if (!link || !window.sessionStorage) return;
+    var typed = [];
+    document.querySelectorAll("main form").forEach(function (form, index) {
+      var fields = changedFields(form);
+      if (fields.length) typed.push([index, fields]);
+    });
+    if (typed.length) sessionStorage.setItem(KEY + location.pathname, JSON.stringify(typed));
+  });
+
+  window.addEventListener("load", function () {
+    if (!window.sessionStorage) return;
+    var raw = sessionStorage.getItem(KEY + location.pathname);
+    if (!raw) return;
+    sessionStorage.removeItem(KEY + location.pathname);
+    var forms = document.querySelectorAll("main form");
+    var asks = null;
+    JSON.parse(raw).forEach(function (entry) {
+      var form = forms[entry[0]];
+      if (!form) return;
+      entry[1].forEach(function (field) {
+        form.querySelectorAll('[name="' + CSS.escape(field[0]) + '"]').forEach(function (el) {
+          if (el.type === "checkbox" || el.type === "radio") {
+            if (el.value === field[1]) el.checked = field[2];
+          } else {
+            el.value = field[1];
+          }
+          if (el.hasAttribute("hx-get") || el.closest("[hx-trigger='change']")) asks = el;
+        });
+      });
+    });
+    if (asks) asks.dispatchEvent(new Event("change", {bubbles: true}));
+  });
+})();

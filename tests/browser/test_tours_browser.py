@@ -630,3 +630,29 @@ def test_the_coordinators_start_page_fits_a_phone(new_page: Any, live_server: Li
         box = badge.bounding_box()
         assert box and box["x"] + box["width"] <= 390, f"a status is off the screen: {box}"
     assert_no_axe_violations(page, "the coordinator's start page on a phone")
+
+
+def test_switching_the_language_keeps_what_was_typed_in_the_booking_form(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """HR has typed half a booking and switches to English: the page comes in English with everything typed
+    (the availability asked again for the restored times); a reload afterwards starts empty."""
+    day = a_day(5)
+    hr = sign_in(new_page, HR, "de")
+    hr.goto("/tours/new")
+    fill_when(hr, day, "09:00", "10:30")
+    hr.fill("input[name=first_name]", "Ilse")
+    hr.check("input[name=interests][value=nature]")
+    hr.select_option("select[name=meeting_point]", "station")
+    asked_again = hr.expect_response(lambda r: "/tours/availability" in r.url and "start=09" in r.url)
+    with asked_again, hr.expect_navigation():
+        hr.locator(".lang-switch a").click()
+    assert hr.locator("html").get_attribute("lang") == "en"
+    assert (hr.input_value("input[name=day]"), hr.input_value("input[name=start]"),
+            hr.input_value("input[name=end]")) == (day.isoformat(), "09:00", "10:30")
+    assert hr.input_value("input[name=first_name]") == "Ilse"
+    assert hr.locator("input[name=interests][value=nature]").is_checked()
+    assert hr.input_value("select[name=meeting_point]") == "station"
+    expect(hr.locator("#availability")).not_to_contain_text("Enter date and times")
+    hr.reload()
+    assert hr.input_value("input[name=first_name]") == ""
