@@ -404,9 +404,10 @@ class Tour(db.Model):
 
     @property
     def guide_lacks_language(self) -> bool:
-        """A guide is assigned who does not speak the partner's language (an HR user booked them knowingly,
-        or the partner changed the language and nobody who speaks it was free): the pages say so."""
-        guide = self.guide
+        """The confirmed tour's guide does not speak the partner's language (an HR user booked them knowingly,
+        or the partner changed the language and nobody who speaks it was free): the pages say so (the SQL of
+        overview.lacking_language asks the same)."""
+        guide = self.guide if self.status == "confirmed" else None
         return guide is not None and bool(self.partner_language) and self.partner_language not in guide.languages
 
 

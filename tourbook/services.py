@@ -435,30 +435,32 @@ def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reaso
     return tour
 
 
+def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
+    """An automatic reassignment: a free guide who speaks the tour's language (not the guide it has), first in
+    the rule's order and locked, becomes its guide. False when there is none, when other bookings took them
+    meanwhile, or when the tour has started (too late for a new guide to take over by themselves)."""
+    if tour.starts_at <= now:
+        return False
+    city = session.get(City, tour.city_id)
+    tried = {tour.guide_id} if tour.guide_id else set()
+    choice = _choose(session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
+                     skip=tried or None, reassigning=True)
+    if choice.guide_id is None or not _lock_a_free_guide(
+        session, city, choice, tour.starts_at, tour.ends_at, now, tried, exclude_tour_id=tour.id
+    ):
+        return False
+    tour.guide = choice.guide or session.get(User, choice.guide_id)
+    tour.assigned_at = now
+    return True
+
+
 def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: datetime, action: str,
                       reason: str) -> str:
     """Give the tour to another free guide who speaks the partner's language, or mark it needs_guide (the
     coordinator then decides, also about a guide who does not speak it). Returns 'reassigned' or
     'needs_guide'."""
-    city = session.get(City, tour.city_id)
     leaving = tour.guide_id
-    choice = _choose(
-        session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
-        skip={leaving} if leaving else None, reassigning=True,
-    )
-    guide_id = choice.guide_id
-    if tour.starts_at <= now:
-        guide_id = None  # too late for a new guide to take over automatically
-    if guide_id is not None:
-        tried = {leaving} if leaving else set()
-        if _lock_a_free_guide(session, city, choice, tour.starts_at, tour.ends_at, now, tried,
-                              exclude_tour_id=tour.id):
-            guide_id = choice.guide_id
-        else:
-            guide_id = None  # other bookings took the guides meanwhile: the coordinator finds one
-    if guide_id is not None:
-        tour.guide_id = guide_id
-        tour.assigned_at = now
+    if _speaker_takes_over(session, tour, now):
         tour.status = "confirmed"
         outcome = "reassigned"
     else:
@@ -582,8 +584,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         t.people = people
         outcome = None
         previous = t.guide_id
-        if language_changed and t.status == "confirmed" and t.guide_lacks_language and t.starts_at > now:
-            outcome = _speaker_instead(session, t, now)
+        if language_changed and t.guide_lacks_language and t.starts_at > now:
+            outcome = "reassigned" if _speaker_takes_over(session, t, now) else "guide_lacks_language"
         _changed(t, now)
         session.flush()
         details = {"outcome": outcome, "previous_guide_id": previous, "guide_id": t.guide_id} if outcome else {}
@@ -595,18 +597,3 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         return outcome
 
     return _retrying(session, attempt)
-
-
-def _speaker_instead(session: Session, tour: Tour, now: datetime) -> str:
-    """The tour's guide does not speak its (new) language: a free guide who does takes it over, by the
-    rule's order; else the guide keeps it."""
-    city = session.get(City, tour.city_id)
-    choice = _choose(session, city, tour.starts_at, tour.ends_at, tour.partner_language, now,
-                     exclude_tour_id=tour.id, skip={tour.guide_id}, reassigning=True)
-    if choice.guide_id is None or not _lock_a_free_guide(
-        session, city, choice, tour.starts_at, tour.ends_at, now, {tour.guide_id}, exclude_tour_id=tour.id
-    ):
-        return "guide_lacks_language"
-    tour.guide = choice.guide or session.get(User, choice.guide_id)
-    tour.assigned_at = now
-    return "reassigned"

@@ -131,7 +131,8 @@ def index():
         )
     tours = db.session.execute(query.limit(200)).unique().scalars().all()
     needs_guide, lacks_language = [], []
-    if not wants_fragment():  # the search answers with the list alone
+    search_answer = wants_fragment()
+    if not search_answer:  # the search answers with the list alone
         if current_user.role in (Role.HR, Role.COORDINATOR, Role.ADMIN):
             needs_guide = db.session.execute(
                 _scope(select(Tour)).options(joinedload(Tour.company), joinedload(Tour.city))
@@ -141,7 +142,7 @@ def index():
             lacks_language = db.session.execute(lacking_language(_scope(select(Tour)), now)).unique().scalars().all()
     return render("tours/index.html", "tours/_list.html", tours=tours, when=when, status_filter=status, q=q,
                   needs_guide=needs_guide, lacks_language=lacks_language, statuses=STATUS_FILTERS,
-                  interest_labels=dict(INTEREST_CHOICES), search_answer=wants_fragment())
+                  interest_labels=dict(INTEREST_CHOICES), search_answer=search_answer)
 
 
 # --- booking --------------------------------------------------------------------------------------
