@@ -946,10 +946,12 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     response = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["culture", "nature"],
                                                                 "language": "en", "people": "4"})
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/t/{booked.token}/?saved=1"
+    assert response.headers["Location"] == f"/t/{booked.token}/"
     tour = only_tour()
     assert (tour.interest_list, tour.people, tour.sequence) == (["culture", "nature"], 4, 1)
     assert "Thank you, we passed this on to your guide." in text_of(browser.get(response.headers["Location"]))
+    # Once: reloading the page, or opening the link again later, does not thank again.
+    assert "Thank you" not in text_of(browser.get(response.headers["Location"]))
 
     fragment = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["work"], "language": "en",
                                                                "people": "2"}, headers={"HX-Request": "true"})
@@ -962,7 +964,7 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     # A new language: the whole page comes again in it.
     german = browser.post(f"/t/{booked.token}/wishes", data={"interests": ["work"], "language": "de",
                                                              "people": "2"}, headers={"HX-Request": "true"})
-    assert german.status_code == 204 and german.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=1"
+    assert german.status_code == 204 and german.headers["HX-Redirect"] == f"/t/{booked.token}/"
     assert '<html lang="de">' in browser.get(german.headers["HX-Redirect"]).get_data(as_text=True)
     assert only_tour().partner_language == "de"
     browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "2"})
@@ -977,7 +979,7 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     browser.get(f"/t/{booked.token}/?lang=de")
     shown = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "2"},
                          headers={"HX-Request": "true"})
-    assert shown.status_code == 204 and shown.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=1"
+    assert shown.status_code == 204 and shown.headers["HX-Redirect"] == f"/t/{booked.token}/"
 
 
 def test_a_partner_who_chooses_a_language_their_guide_does_not_speak_gets_a_guide_who_does(
@@ -990,7 +992,7 @@ def test_a_partner_who_chooses_a_language_their_guide_does_not_speak_gets_a_guid
     response = browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"},
                             headers={"HX-Request": "true"})
 
-    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=guide"
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/"
     tour = only_tour()
     assert (tour.partner_language, tour.guide.name) == ("de", "Gustav Guide")
     page = text_of(browser.get(response.headers["HX-Redirect"]))
@@ -1011,7 +1013,7 @@ def test_a_new_guide_shows_on_the_whole_page_also_when_the_page_was_in_that_lang
     response = browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"},
                             headers={"HX-Request": "true"})
 
-    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/?saved=guide"
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/t/{booked.token}/"
     assert "Gustav" in text_of(browser.get(response.headers["HX-Redirect"]))
 
 
@@ -1040,7 +1042,7 @@ def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_d
 
     tour = only_tour()
     assert (tour.partner_language, tour.guide_id) == ("de", guide.id)  # a tour in English rather than none
-    partner_page = text_of(browser.get(f"/t/{booked.token}/?saved=1"))
+    partner_page = text_of(browser.get(f"/t/{booked.token}/"))
     assert ("Greta spricht Englisch, aber kein Deutsch. Zu dieser Zeit ist kein Guide frei, der Deutsch spricht. "
             "Wenn das für Sie ein Problem ist, rufen Sie bitte das Stadtbüro an: +49 271 404-0") in partner_page
     assert "Vielen Dank, wir haben das an Ihren Guide weitergegeben." in partner_page
@@ -1200,7 +1202,7 @@ def test_after_the_tour_the_partner_page_looks_back_and_asks_for_feedback_first(
     assert "Was Sie mitbringen sollten" not in german and "wird bald bekannt gegeben" not in german
 
     assert browser.post(f"/t/{done.token}/feedback", data={"feedback-rating": "5"}).status_code == 303
-    thanked = browser.get(f"/t/{done.token}/?lang=en&thanks=1")
+    thanked = browser.get(f"/t/{done.token}/?lang=en")
     assert "Your feedback Thank you for your feedback!" in text_of(thanked)
     assert 'name="feedback-rating"' not in thanked.get_data(as_text=True)
 

@@ -83,14 +83,17 @@ def feedback(token: str):
     if form.validate():
         with suppress(TourError):  # given already or not open: the page says so
             save_feedback(db.session, tour, int(form.rating.data), form.comment.data)
-        return redirect(url_for("partner.page", token=token, thanks=1) + "#feedback", 303)
+        return redirect(url_for("partner.page", token=token) + "#feedback", 303)
     return _page(tour, status=422, feedback_form=form)
 
 
 @bp.get("/")
 @limiter.limit(PARTNER_LIMIT)
 def page(token: str):
-    return _page(_tour(token))
+    """The page; right after the partner saved their wishes, once with its thanks (kept in the session, so
+    that reloading the page or opening the link again later does not thank them again)."""
+    tour = _tour(token)
+    return _page(tour, saved=session.pop(f"partner-saved-{tour.id}", None))
 
 
 @bp.post("/wishes")
@@ -116,7 +119,8 @@ def wishes(token: str):
             return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
         session.pop(f"partner-lang-{tour.id}", None)
         if not htmx or new_language or outcome:  # another guide, or a note on the guide: the whole page
-            return redirect_to(url_for("partner.page", token=token, saved="guide" if outcome == "reassigned" else 1))
+            session[f"partner-saved-{tour.id}"] = "guide" if outcome == "reassigned" else "wishes"
+            return redirect_to(url_for("partner.page", token=token))
         return _page(tour, wishes_saved=True)
     return _page(tour, status=422, wishes=form)
 

@@ -545,7 +545,6 @@ def test_booking_and_the_partner_page_work_without_javascript(new_page: Any, liv
     assert partner.locator("h1").inner_text() == text["partner_title"]
     partner.check("#wishes input[name=interests][value=nature]")
     partner.locator("#wishes button[type=submit]").click()
-    partner.wait_for_url(lambda url: "saved=1" in url)
     expect(partner.locator("main")).to_contain_text(text["saved"])
     assert partner.locator("#wishes input[name=interests][value=nature]").is_checked()
     partner.locator("main a[href$='/cancel']").click()
