@@ -29,9 +29,11 @@ from tourbook.extensions import db
 from tourbook.hours import add_absence, tours_hit_by
 from tourbook.mail import render_message
 from tourbook.models import AuditEntry, City, OutboxMessage, Role, Tour, User
+from tourbook.overview import lacking_language
 from tourbook.services import (
     PartnerDetails,
     TourError,
+    accept_language,
     assign_tour,
     book_tour,
     cancel_tour,
@@ -644,6 +646,65 @@ def test_a_language_the_guide_speaks_keeps_the_guide(city, make_guide, book):
 
     assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) is None
     assert refreshed(tour).guide_id == first.id
+
+
+def lacking(city: City) -> list[int]:
+    """The ids of the city's tours on the coordinator's attention list of guides without the language."""
+    query = lacking_language(select(Tour).where(Tour.city_id == city.id), NOW)
+    return [t.id for t in db.session.execute(query).unique().scalars()]
+
+
+def test_a_coordinator_who_keeps_a_guide_without_the_language_takes_the_tour_off_the_attention_list(
+    city, coordinator, make_guide, make_tour, book
+):
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) == "guide_lacks_language"
+    assert lacking(city) == [tour.id]
+    assert code_of(accept_language, db.session, german, tour, now=local(day, 12)) == "not_changeable"  # over
+
+    accept_language(db.session, coordinator, refreshed(tour), now=NOW)
+
+    tour = refreshed(tour)
+    assert tour.language_accepted and tour.guide_lacks_language and tour.guide_id == german.id
+    assert lacking(city) == []
+    assert tour.sequence == 1  # nothing changed for guide or partner: no new sequence, no mail
+    assert db.session.execute(select(OutboxMessage.kind).where(OutboxMessage.kind == "guide_language")).all() \
+        == [("guide_language",)]
+    entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "tour_language_accepted")).scalar_one()
+    assert (entry.actor_id, entry.details["language"], entry.details["guide_id"]) == (coordinator.id, "en", german.id)
+    assert code_of(accept_language, db.session, coordinator, tour, now=NOW) == "language_spoken"  # twice
+
+    # Another language later is a new question: the tour is on the list again.
+    assert update_partner_wishes(db.session, tour, [], "fr", 1, now=NOW) == "guide_lacks_language"
+    assert not refreshed(tour).language_accepted and lacking(city) == [tour.id]
+
+
+def test_a_guide_who_speaks_the_language_has_nothing_to_keep(city, coordinator, make_guide, book):
+    make_guide(city, languages=("de",))
+    tour = book(city, local(day_after_now(7), 9), language="de")
+    assert code_of(accept_language, db.session, coordinator, tour, now=NOW) == "language_spoken"
+    assert not refreshed(tour).language_accepted
+
+
+def test_assigning_a_guide_without_the_language_by_hand_keeps_them_knowingly(city, coordinator, make_guide, book):
+    day = day_after_now(7)
+    make_guide(city, languages=("en",))
+    tour = book(city, local(day, 9), language="en")
+    french = make_guide(city, languages=("fr",))
+    speaker = make_guide(city, languages=("en", "fr"))
+
+    assign_tour(db.session, coordinator, tour, french.id, "the partner speaks French too", now=NOW)
+    assert refreshed(tour).language_accepted and lacking(city) == []
+
+    # A guide who speaks it: nothing to keep any more; and the flag does not outlive its guide.
+    assign_tour(db.session, coordinator, refreshed(tour), speaker.id, "back to English", now=NOW)
+    assert not refreshed(tour).language_accepted
+    assign_tour(db.session, coordinator, refreshed(tour), french.id, "again", now=NOW)
+    decline_tour(db.session, french, refreshed(tour), "ill", now=NOW)
+    tour = refreshed(tour)
+    assert tour.guide_id != french.id and "en" in tour.guide.languages and not tour.language_accepted
 
 
 def test_partner_wishes_cannot_change_a_cancelled_tour(city, make_guide, book):

@@ -616,3 +616,15 @@ def test_accessibility_statement_names_a_feedback_contact(client, siegen, olpe, 
     assert "Nowhere" not in page
     assert "WCAG 2.1" in page and "BITV 2.0" in page
     assert client.get("/accessibility?lang=de").status_code == 200
+
+
+def test_every_action_the_code_records_has_a_name_in_the_log():
+    """The log shows each entry's action by name; one missing from ACTIONS would show as a bare code."""
+    from tourbook import PROJECT_ROOT
+    from tourbook.audit import ACTIONS
+
+    recorded = set()
+    for path in (PROJECT_ROOT / "tourbook").glob("*.py"):
+        recorded |= set(re.findall(r'\brecord\(\s*[\w.]+,\s*[^,]+,\s*"(\w+)"', path.read_text()))
+    assert {"tour_booked", "tour_language_accepted", "partner_data_erased"} <= recorded  # the pattern finds them
+    assert recorded - ACTIONS.keys() == set()

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from conftest import BASE_CONFIG, PG_URL
 from flask import Flask
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import Table, column, create_engine, inspect, make_url, table, text
 
 from tourbook import PROJECT_ROOT, create_app
 from tourbook.extensions import db
@@ -108,6 +108,49 @@ def test_sqlite_enforces_foreign_keys(empty_app: Flask):
         db.session.rollback()
 
 
+def _tours_without(tours: Table, *later: str) -> Table:
+    """The tours table as it was before later migrations added ``later`` columns (which the model inserts)."""
+    return table("tours", *(column(c.name, c.type) for c in tours.columns if c.name not in later))
+
+
+def _triggers_on_tours(app: Flask) -> set[str]:
+    with app.app_context(), db.engine.connect() as conn:
+        if db.engine.dialect.name == "sqlite":
+            rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tours'"))
+        else:
+            rows = conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'tours'::regclass "
+                                     "AND NOT tgisinternal"))
+        return {name for (name,) in rows}
+
+
+def test_0012_adds_language_accepted_as_false_and_keeps_the_feed_triggers(empty_app: Flask):
+    flask_db(empty_app, "upgrade", "0011_tour_meeting_place")
+    triggers = _triggers_on_tours(empty_app)
+    assert triggers  # the guides' feed versions count with every change of their tours (0007, 0010)
+    from datetime import UTC, datetime, timedelta
+
+    from tourbook.models import City, Company, Tour
+
+    at = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+    with empty_app.app_context(), db.engine.begin() as conn:
+        city_id = conn.execute(City.__table__.insert().values(name="Siegen", slug="siegen")).inserted_primary_key[0]
+        company_id = conn.execute(Company.__table__.insert().values(name="Firma", address="Hüttenstraße 12")
+                                  ).inserted_primary_key[0]
+        conn.execute(_tours_without(Tour.__table__, "language_accepted").insert().values(
+            uid="u", token="t", city_id=city_id, company_id=company_id, status="needs_guide", starts_at=at,
+            ends_at=at + timedelta(hours=2), blocked_until=at + timedelta(hours=2), consent_at=at, meeting_point="",
+            partner_language="en", interests="", people=1, sequence=0, created_at=at, updated_at=at,
+        ))
+    flask_db(empty_app, "upgrade")
+    with empty_app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("SELECT language_accepted FROM tours")).scalar_one() in (False, 0)
+    assert _triggers_on_tours(empty_app) == triggers
+    flask_db(empty_app, "downgrade", "0011_tour_meeting_place")
+    with empty_app.app_context():
+        assert "language_accepted" not in {c["name"] for c in inspect(db.engine).get_columns("tours")}
+    assert _triggers_on_tours(empty_app) == triggers
+
+
 def test_tours_booked_before_0011_have_their_station_and_city_hall_recognised(empty_app: Flask):
     """0011 keeps which meeting point was chosen; for tours booked before, the station and the city hall are
     recognised by the name the form wrote then, in English or German, and anything else stays text."""
@@ -123,12 +166,13 @@ def test_tours_booked_before_0011_have_their_station_and_city_hall_recognised(em
         city_id = conn.execute(City.__table__.insert().values(name="Siegen", slug="siegen")).inserted_primary_key[0]
         company_id = conn.execute(Company.__table__.insert().values(name="Firma", address="Hüttenstraße 12")
                                   ).inserted_primary_key[0]
-        tours = Tour.__table__
+        tours = _tours_without(Tour.__table__, "meeting_place", "language_accepted")
         for number, point in enumerate(points):
             conn.execute(tours.insert().values(
                 uid=f"uid-{number}", token=f"token-{number}", city_id=city_id, company_id=company_id,
                 status="needs_guide", starts_at=at, ends_at=at + timedelta(hours=2),
-                blocked_until=at + timedelta(hours=2), consent_at=at, meeting_point=point,
+                blocked_until=at + timedelta(hours=2), consent_at=at, meeting_point=point, partner_language="de",
+                interests="", people=1, sequence=0, created_at=at, updated_at=at,
             ))
     flask_db(empty_app, "upgrade")
     with empty_app.app_context(), db.engine.connect() as conn:

@@ -54,6 +54,7 @@ TABLE: dict[str, dict[str, object]] = {
     "tours.decline": GUIDE_OF_THE_TOUR,
     "tours.outcome": GUIDE_OF_THE_TOUR,
     "tours.assign": ASSIGNS,
+    "tours.keep_guide": ASSIGNS,
 }
 
 
@@ -176,13 +177,16 @@ def test_forbidden_posts_with_good_data_change_nothing(app: Flask, world: World,
         f"/tours/{world.started.id}/outcome": {"outcome": "no_show"},
         f"/tours/{tour_id}/assign": {"assign-guide": str(world.users["guide_other"].id),
                                      "assign-reason": "x"},
+        f"/tours/{tour_id}/keep-guide": {},
     }
+    world.tour.partner_language = "fr"  # which guide A does not speak: keeping them would be possible
+    db.session.commit()
     for url, data in posts.items():
-        endpoint = "tours." + url.rsplit("/", 1)[1]
+        endpoint = "tours." + url.rsplit("/", 1)[1].replace("-", "_")
         response = browser.post(url, data=data)
         assert response.status_code in (403, 404), f"{role} {url}: {response.status_code}"
         assert response.status_code == TABLE[endpoint][role]
-    assert state_of(world.tour) == before
+    assert state_of(world.tour) == before and not world.tour.language_accepted
     assert state_of(world.started)[0] == "confirmed"
     assert db.session.execute(select(AuditEntry.id)).all() == entries
 

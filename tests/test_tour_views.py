@@ -1068,6 +1068,46 @@ def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_d
     assert "does not speak" not in text_of(client.get(f"/c/{city.slug}/"))
 
 
+def test_the_coordinator_keeps_a_guide_without_the_language_and_the_attention_lists_let_go(
+    client, login, browser, booked, guide, hr, coordinator, city
+):
+    guide.guide_languages = "en"
+    db.session.commit()
+    assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"}).status_code == 303
+    tour = only_tour()
+    client.post("/logout")  # HR booked it
+    login(coordinator)
+    page = text_of(client.get(f"/tours/{tour.id}"))
+    assert ("Keep Greta? Greta does not speak German. If that is fine, for example after a call with the partner, "
+            "keep Greta: the tour then no longer appears among the tours that need attention.") in page
+
+    kept = client.post(f"/tours/{tour.id}/keep-guide")
+
+    assert kept.status_code == 303 and kept.headers["Location"] == f"/tours/{tour.id}"
+    page = text_of(client.get(kept.headers["Location"]))
+    assert "Greta Guide keeps the tour." in page
+    assert "Greta Guide does not speak German The city office keeps this guide knowingly." in page
+    assert "Keep Greta?" not in page
+    tours_page = text_of(client.get("/tours/"))
+    assert "does not speak the partner's language" not in tours_page  # no longer among what needs attention
+    assert "does not speak German" in tours_page  # the row still says it
+    assert "does not speak the partner's language" not in text_of(client.get(f"/c/{city.slug}/"))
+    assert only_tour().sequence == tour.sequence  # nothing changed for guide and partner
+    log = text_of(client.get("/audit/"))
+    assert "Guide kept without the partner's language" in log
+
+    again = client.post(f"/tours/{tour.id}/keep-guide")
+    assert again.status_code == 409
+    assert "Nothing to keep: the tour's guide or language has changed meanwhile." in text_of(again)
+
+    client.post("/logout")
+    login(hr)
+    assert "Greta does not speak German The city office keeps this guide knowingly." in text_of(
+        client.get(f"/tours/{tour.id}"))
+    # The partner still reads that their guide does not speak German (and whom to call).
+    assert "Greta spricht Englisch, aber kein Deutsch." in text_of(browser.get(f"/t/{booked.token}/"))
+
+
 def test_the_partner_cancels_with_a_post_behind_a_confirmation(app, browser, booked, day):
     booked.partner_language = "en"
     db.session.commit()

@@ -52,10 +52,12 @@ ACTIONS = {
     "tour_declined": _l("Tour declined by the guide"),
     "tour_released_absence": _l("Tour released for an absence"),
     "tour_assigned": _l("Guide assigned"),
+    "tour_language_accepted": _l("Guide kept without the partner's language"),
     "tour_marked": _l("Tour outcome recorded"),
     "tour_partner_updated": _l("Partner changed their wishes"),
     "tour_feedback": _l("Partner's feedback"),
     "mail_retried": _l("Message sent again"),
+    "partner_data_erased": _l("Partners' personal data erased"),
 }
 OBJECTS = {
     "tour": _l("Tour"), "user": _l("Account"), "city": _l("City"), "company": _l("Company"),

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -379,6 +380,9 @@ class Tour(db.Model):
     # language (i18n.meeting_point_text) and meeting_point holds its name in the partner's language; for
     # "company" meeting_point is the company's address. None: a tour booked before, its text as written.
     meeting_place: Mapped[str | None] = mapped_column(String(20))
+    # A coordinator chose to keep a guide who does not speak the partner's language (by hand, knowing it):
+    # the attention lists leave the tour out. Any other change of guide or language takes it back (below).
+    language_accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     sequence: Mapped[int] = mapped_column(Integer, default=0)
@@ -406,7 +410,7 @@ class Tour(db.Model):
     def guide_lacks_language(self) -> bool:
         """The confirmed tour's guide does not speak the partner's language (an HR user booked them knowingly,
         or the partner changed the language and nobody who speaks it was free): the pages say so (the SQL of
-        overview.lacking_language asks the same)."""
+        overview.lacking_language asks the same, and leaves out the tours a coordinator chose to keep so)."""
         guide = self.guide if self.status == "confirmed" else None
         return guide is not None and bool(self.partner_language) and self.partner_language not in guide.languages
 

@@ -26,15 +26,16 @@ class GuideLoad:
 
 def lacking_language(query: Select, now: datetime) -> Select:
     """The upcoming confirmed tours of ``query`` whose guide does not speak the partner's language (an HR user
-    booked them knowingly, or the partner changed the language when nobody who speaks it was free), with
-    their guide, company and city. A guide's languages are a comma-separated list: ",de,en," holds ",en,"."""
+    booked them knowingly, or the partner changed the language when nobody who speaks it was free) and whom no
+    coordinator chose to keep (``Tour.language_accepted``), with their guide, company and city. A guide's
+    languages are a comma-separated list: ",de,en," holds ",en,"."""
     speaks = (literal(",") + User.guide_languages + literal(",")).contains(
         literal(",") + Tour.partner_language + literal(",")
     )
     return (
         query.join(User, Tour.guide_id == User.id)
         .options(contains_eager(Tour.guide), joinedload(Tour.company), joinedload(Tour.city))
-        .where(Tour.status == "confirmed", Tour.ends_at > now, ~speaks)
+        .where(Tour.status == "confirmed", Tour.ends_at > now, ~speaks, Tour.language_accepted.is_(False))
         .order_by(Tour.starts_at)
     )
 

@@ -400,6 +400,7 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
         if guide_id != previous_guide:
             t.guide_id = guide_id
             t.assigned_at = now
+            t.language_accepted = False
         t.status = "confirmed"
         _changed(t, now)
         session.flush()
@@ -451,6 +452,7 @@ def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
         return False
     tour.guide = choice.guide or session.get(User, choice.guide_id)
     tour.assigned_at = now
+    tour.language_accepted = False
     return True
 
 
@@ -466,6 +468,7 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     else:
         tour.guide_id = None
         tour.status = "needs_guide"
+        tour.language_accepted = False
         outcome = "needs_guide"
     _changed(tour, now)
     session.flush()
@@ -535,11 +538,34 @@ def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, 
         t.guide_id = guide_id
         t.assigned_at = now
         t.status = "confirmed"
+        # Chosen knowingly (the form says who does not speak the partner's language): no attention needed.
+        t.language_accepted = bool(t.partner_language) and t.partner_language not in guide.languages
         _changed(t, now)
         session.flush()
         record(session, coordinator, "tour_assigned", t, city_id=t.city_id, guide_id=guide_id,
                previous_guide_id=previous, reason=reason)
         queue_tour_messages(session, t, "reassigned", previous_guide_id=previous)
+        return t
+
+    return _retrying(session, attempt)
+
+
+def accept_language(session: Session, coordinator: User, tour: Tour, now: datetime | None = None) -> Tour:
+    """A coordinator keeps the guide who does not speak the partner's language (say, the partner agreed on the
+    phone): the attention lists leave the tour out until its guide or language changes. Nothing changes for
+    guide and partner, so no new sequence and no mail; the audit log says who decided."""
+    now = now or utcnow()
+    tour_id = tour.id
+
+    def attempt() -> Tour:
+        t = session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
+        if t.status != "confirmed" or t.ends_at <= now:
+            raise TourError("not_changeable")
+        if not t.guide_lacks_language or t.language_accepted:
+            raise TourError("language_spoken")  # meanwhile another guide, or another language, or done already
+        t.language_accepted = True
+        record(session, coordinator, "tour_language_accepted", t, city_id=t.city_id, guide_id=t.guide_id,
+               language=t.partner_language)
         return t
 
     return _retrying(session, attempt)
@@ -582,6 +608,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         t.interests = ",".join(interests)
         t.partner_language = language
         t.people = people
+        if language_changed:
+            t.language_accepted = False  # the coordinator kept the guide for another language
         outcome = None
         previous = t.guide_id
         if language_changed and t.guide_lacks_language and t.starts_at > now:

@@ -35,6 +35,7 @@ from .overview import lacking_language
 from .services import (
     PartnerDetails,
     TourError,
+    accept_language,
     assign_tour,
     availability_for,
     book_tour,
@@ -77,6 +78,7 @@ def tour_error_message(error: TourError, city: City | None = None) -> str:
         "guide_not_free": lambda: _("This guide is not free at that time."),
         "unknown_guide": lambda: _("Please choose a guide of this city."),
         "same_guide": lambda: _("This guide already has the tour."),
+        "language_spoken": lambda: _("Nothing to keep: the tour's guide or language has changed meanwhile."),
         "bad_outcome": lambda: _("Unknown result."),
     }
     return messages.get(error.code, lambda: _("This is not possible."))()
@@ -459,6 +461,20 @@ def outcome(tour_id: int):
     except TourError as error:
         return _show(tour, status=409, action_error=tour_error_message(error, tour.city))
     flash(_("Thank you, the tour is marked."), "success")
+    return redirect_to(url_for("tours.show", tour_id=tour.id))
+
+
+@bp.post("/<int:tour_id>/keep-guide")
+@roles_required(Role.COORDINATOR, Role.ADMIN)
+def keep_guide(tour_id: int):
+    """The coordinator keeps a guide who does not speak the partner's language: the tour leaves the lists of
+    tours that need attention."""
+    tour = tour_for(current_user, tour_id)
+    try:
+        accept_language(db.session, current_user, tour)
+    except TourError as error:
+        return _show(tour, status=409, action_error=tour_error_message(error, tour.city))
+    flash(_("%(name)s keeps the tour.", name=tour.guide.name), "success")
     return redirect_to(url_for("tours.show", tour_id=tour.id))
 
 

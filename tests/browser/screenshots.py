@@ -88,8 +88,8 @@ def declined_english_tour(server: Any) -> int:  # noqa: ANN401
     return tour_id
 
 
-def lacking_language_token(server: Any) -> str:  # noqa: ANN401
-    """The partner link of the demo's coming tour whose guide does not speak the partner's language."""
+def lacking_language_tour(server: Any) -> tuple[int, str]:  # noqa: ANN401
+    """The id and partner link of the demo's coming tour whose guide does not speak the partner's language."""
     from sqlalchemy import select
 
     from tourbook.extensions import db
@@ -97,9 +97,10 @@ def lacking_language_token(server: Any) -> str:  # noqa: ANN401
 
     with server.app.app_context():
         tours = db.session.execute(select(Tour).where(Tour.status == "confirmed", Tour.starts_at > utcnow())).scalars()
-        token = next(t.token for t in tours if t.guide_lacks_language)
+        tour = next(t for t in tours if t.guide_lacks_language)
+        found = tour.id, tour.token
         db.session.remove()
-    return token
+    return found
 
 
 def take_partner_lacking_language(base_url: str, browser: Any, out: Path, token: str) -> list[Path]:  # noqa: ANN401
@@ -132,6 +133,15 @@ def take_needs_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> li
     for device, lang, page in signed_in_pages(browser, base_url, "coordinator@demo.example"):
         page.goto(f"/tours/{tour_id}?lang={lang}")
         taken.append(shoot(page, out, f"tour-needs-guide-{device}-{lang}"))
+    return taken
+
+
+def take_keep_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
+    """The coordinator's page of a tour whose guide does not speak the partner's language: keep them?"""
+    taken = []
+    for device, lang, page in signed_in_pages(browser, base_url, "coordinator@demo.example"):
+        page.goto(f"/tours/{tour_id}?lang={lang}")
+        taken.append(shoot(page, out, f"tour-keep-guide-{device}-{lang}"))
     return taken
 
 
@@ -229,7 +239,9 @@ def main() -> int:
                 browser = launch_browser(playwright)
                 taken = take_all(server.url, browser, out)
                 taken += take_needs_guide(server.url, browser, out, declined_english_tour(server))
-                taken += take_partner_lacking_language(server.url, browser, out, lacking_language_token(server))
+                tour_id, token = lacking_language_tour(server)
+                taken += take_partner_lacking_language(server.url, browser, out, token)
+                taken += take_keep_guide(server.url, browser, out, tour_id)
                 browser.close()
         finally:
             server.stop()

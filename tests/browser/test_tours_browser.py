@@ -587,6 +587,48 @@ def test_the_partner_sees_that_their_guide_does_not_speak_their_language_and_can
     assert_no_axe_violations(partner, "the partner's page after choosing German")
 
 
+def test_the_coordinator_keeps_a_guide_who_does_not_speak_the_partners_language(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """A coming tour whose guide does not speak the partner's language: the coordinator's start page lists it;
+    on the tour's page the coordinator keeps the guide (say, after a call), and the list lets go of it."""
+    from tourbook.extensions import db
+    from tourbook.models import Tour, utcnow
+
+    with live_server.app.app_context():
+        tours = db.session.execute(sa_select(Tour).where(Tour.status == "confirmed", Tour.starts_at > utcnow()))
+        tour = next(t for t in tours.scalars() if {"de", "en"} - set(t.guide.languages))
+        tour_id, before = tour.id, (tour.partner_language, tour.language_accepted)
+        tour.partner_language = sorted({"de", "en"} - set(tour.guide.languages))[0]
+        tour.language_accepted = False
+        guide = tour.guide.first_name
+        db.session.commit()
+        db.session.remove()
+    try:
+        coordinator = sign_in(new_page, COORDINATOR, "en")
+        attention = coordinator.locator("main section", has_text="does not speak the partner's language")
+        expect(attention.locator(f"a[href='/tours/{tour_id}']")).to_be_visible()
+        attention.locator(f"a[href='/tours/{tour_id}']").click()
+        keep = coordinator.locator("main form[action$='/keep-guide']")
+        expect(keep).to_contain_text(f"Keep {guide}?")
+        assert_no_axe_violations(coordinator, "the tour page with the form to keep the guide")
+        with coordinator.expect_navigation():
+            keep.locator("button[type=submit]").click()
+        expect(coordinator.locator("main")).to_contain_text("keeps the tour.")
+        expect(coordinator.locator("main")).to_contain_text("The city office keeps this guide knowingly.")
+        assert keep.count() == 0
+        assert_no_axe_violations(coordinator, "the tour page after keeping the guide")
+        coordinator.goto("/")
+        expect(coordinator.locator("main h1")).to_be_visible()
+        assert attention.locator(f"a[href='/tours/{tour_id}']").count() == 0  # others may remain
+    finally:
+        with live_server.app.app_context():
+            tour = db.session.get(Tour, tour_id)
+            tour.partner_language, tour.language_accepted = before
+            db.session.commit()
+            db.session.remove()
+
+
 def test_the_reschedule_form_answers_at_once_whether_a_guide_is_free_at_the_new_time(
     new_page: Any, live_server: LiveServer  # noqa: ANN401
 ) -> None:
