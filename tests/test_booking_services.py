@@ -648,6 +648,80 @@ def test_a_language_the_guide_speaks_keeps_the_guide(city, make_guide, book):
     assert refreshed(tour).guide_id == first.id
 
 
+def test_a_guide_who_falls_out_the_day_before_hands_the_tour_to_a_free_guide(city, make_guide, book):
+    """The lead time is a rule for booking: automatic reassignment inside it works as a coordinator would."""
+    day = day_after_now(7)
+    first = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    other = make_guide(city, languages=("de",))
+    english = make_guide(city, languages=("en",))
+    day_before = local(day, 9) - timedelta(hours=20)
+
+    assert decline_tour(db.session, first, tour, "ill", now=day_before) == "reassigned"
+    assert refreshed(tour).guide_id == other.id
+    # The partner switches to English after the reminder: the free guide who speaks it takes over.
+    assert update_partner_wishes(db.session, refreshed(tour), [], "en", 1, now=day_before) == "reassigned"
+    assert refreshed(tour).guide_id == english.id
+
+
+def test_saving_the_partners_wishes_unchanged_changes_nothing(city, make_guide, book):
+    make_guide(city, languages=("de",))
+    tour = book(city, local(day_after_now(7), 9), language="de")
+    update_partner_wishes(db.session, tour, ["culture"], "de", 2, now=NOW)
+    assert refreshed(tour).sequence == 1
+
+    assert update_partner_wishes(db.session, refreshed(tour), ["culture"], "de", 2, now=NOW) is None
+    assert refreshed(tour).sequence == 1
+    assert audit_actions(tour) == ["tour_booked", "tour_partner_updated"]
+
+
+def _meanwhile(app, change: Callable[[], object]) -> None:  # noqa: ANN001
+    """Another request changes the tour and commits while this one holds what it read before."""
+    with app.app_context():
+        change()
+        db.session.remove()
+
+
+def test_a_decline_does_not_write_over_the_partners_new_guide_of_the_same_moment(app, city, make_guide, book):
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    make_guide(city, languages=("de",))
+    english = make_guide(city, languages=("en",))
+    db.session.commit()
+    read = db.session.get(Tour, tour.id)  # the guide's decline request has read the tour (tours.tour_for)
+    assert read.partner_language == "de"
+
+    _meanwhile(app, lambda: update_partner_wishes(db.session, db.session.get(Tour, tour.id), [], "en", 1, now=NOW))
+
+    assert code_of(decline_tour, db.session, db.session.get(User, german.id), read, "ill", now=NOW) \
+        == "not_changeable"  # the tour is no longer theirs
+    tour = refreshed(tour)
+    assert (tour.guide_id, tour.partner_language) == (english.id, "en")
+
+
+def test_a_reschedule_reads_the_guide_the_partners_change_of_the_same_moment_gave_the_tour(
+    app, city, make_guide, book
+):
+    day = day_after_now(7)
+    make_guide(city, languages=("de",))  # all day
+    tour = book(city, local(day, 9), language="de")
+    english = make_guide(city, languages=("en",), windows=MORNINGS)  # mornings only
+    hr = db.session.get(User, tour.booked_by_id)
+    db.session.commit()
+    read = db.session.get(Tour, tour.id)  # HR's request has read the tour
+    assert read.partner_language == "de"
+
+    _meanwhile(app, lambda: update_partner_wishes(db.session, db.session.get(Tour, tour.id), [], "en", 1, now=NOW))
+
+    reschedule_tour(db.session, hr, read, local(day, 15), local(day, 17), now=NOW)
+    tour = refreshed(tour)
+    assert tour.guide_id != english.id  # who is not free in the afternoon
+    assert (tour.partner_language, tour.sequence) == ("en", 2)  # both changes count
+    told = db.session.execute(select(OutboxMessage.recipient).where(OutboxMessage.kind == "guide_released")).all()
+    assert (english.email,) in told  # the English guide learns the tour is no longer theirs
+
+
 def lacking(city: City) -> list[int]:
     """The ids of the city's tours on the coordinator's attention list of guides without the language."""
     query = lacking_language(select(Tour).where(Tour.city_id == city.id), NOW)

@@ -533,7 +533,7 @@ def test_hr_filters_and_searches_the_list_as_page_and_fragment(client, login, hr
             # The count, in the status line that stays on the page (htmx swaps it out of band) and is announced.
             found = f"{len(names)} tour{'' if len(names) == 1 else 's'} found"
             assert re.search(r'<p id="tour-count" class="muted" role="status">' + found, page.get_data(as_text=True))
-            assert re.search(r'<p id="tour-count" class="muted" role="status" hx-swap-oob="true">' + found,
+            assert re.search(r'<p id="tour-count" class="muted" role="status" hx-swap-oob="innerHTML">' + found,
                              fragment.get_data(as_text=True))
             if names == []:
                 assert "No tours found." in text_of(fragment)
@@ -644,6 +644,26 @@ def test_saving_the_same_time_changes_nothing_and_tells_nobody(client, booked, d
     tour = only_tour()
     assert (tour.sequence, tour.starts_at) == (0, local(day, 10))
     assert len(db.session.execute(select(OutboxMessage.id)).all()) == messages
+
+
+def test_saving_the_same_time_of_a_tour_that_needs_a_guide_gives_it_one_who_is_free_now(
+    client, booked, day, guide, make_guide, city
+):
+    booked.guide_id, booked.status = None, "needs_guide"  # Greta declined; nobody was free then
+    guide.active = False
+    db.session.commit()
+    newcomer = make_guide(city, name="Nora New", languages=("de",))
+
+    check = client.post(f"/tours/{booked.id}/reschedule",
+                        data={"day": day.isoformat(), "start": "10:00", "end": "12:00", "check": "1"})
+    assert availability_text(check) == "A guide is free at this time."
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "10:00",
+                                                                   "end": "12:00"})
+
+    assert response.status_code == 303
+    assert "Nothing changed" not in text_of(client.get(response.headers["Location"]))
+    tour = only_tour()
+    assert (tour.status, tour.guide_id, tour.sequence) == ("confirmed", newcomer.id, 1)
 
 
 RESCHEDULE_BAD_INPUT = [

@@ -25,7 +25,7 @@ def save_feedback(session: Session, tour: Tour, rating: int, comment: str | None
                   now: datetime | None = None) -> Tour:
     now = now or utcnow()
     with write_transaction(session):
-        session.refresh(tour)
+        session.refresh(tour, with_for_update=True)  # two answers at once: the second sees the first
         if tour.feedback_rating is not None:
             session.rollback()
             raise TourError("feedback_given")

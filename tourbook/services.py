@@ -97,11 +97,12 @@ class Availability:
     alternatives_speak: bool = False  # the alternatives have a free guide who speaks the language asked for
 
 
-def _rules_problem(city: City, start: datetime, end: datetime, now: datetime) -> str | None:
+def _rules_problem(city: City, start: datetime, end: datetime, now: datetime,
+                   lead_time: timedelta | None = None) -> str | None:
     """The city's rules on the interval alone, checked before anything is loaded: a date centuries away is
     simply too far (the loader's week arithmetic would overflow at the ends of the calendar)."""
     rules = CityRules(
-        timezone=city.timezone, lead_time=timedelta(hours=city.lead_time_hours),
+        timezone=city.timezone, lead_time=timedelta(hours=city.lead_time_hours) if lead_time is None else lead_time,
         horizon=timedelta(days=city.horizon_days), min_duration=timedelta(minutes=city.min_duration_minutes),
         max_duration=timedelta(minutes=city.max_duration_minutes), buffer=timedelta(minutes=city.buffer_minutes),
     )
@@ -192,14 +193,18 @@ def _choose(session: Session, city: City, start: datetime, end: datetime, langua
     """The guide the rule picks for [start, end): free, speaking ``language`` before not speaking it, fewest
     tours in the four weeks around, least recently assigned. ``reassigning``: an automatic reassignment, which
     nobody looks at before the partner does: a guide who does not speak the language is no choice at all, and
-    there is nobody to offer alternatives to."""
-    problem = _rules_problem(city, start, end, now)
+    there is nobody to offer alternatives to; the lead time, a rule for booking, does not hold (as for a
+    coordinator's assignment): a guide who falls ill the day before hands the tour to one who is free."""
+    lead_time = timedelta(0) if reassigning else None
+    problem = _rules_problem(city, start, end, now, lead_time)
     if problem:
         return Choice(None, problem=problem)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     # What the fairness rule asks comes with the calendars (one statement): the tours of the four weeks around.
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True,
                              around=(start - timedelta(days=14), start + timedelta(days=14)))
+    if lead_time is not None:
+        data = replace(data, rules=replace(data.rules, lead_time=lead_time))  # also for the re-check when locked
     problem = check_interval(data.rules, start, end, now)
     if problem:
         return Choice(None, problem=problem)
@@ -294,6 +299,14 @@ def _lock_guide(session: Session, guide_id: int) -> None:
         session.execute(_LOCK_GUIDE, {"guide_id": guide_id}).scalar_one()
 
 
+def _locked_tour(session: Session, tour_id: int) -> Tour:
+    """The tour read again inside the change's transaction, its row locked on PostgreSQL: a change of the same
+    tour at the same moment (a decline and the partner's new language, say) waits, then reads what this one
+    wrote, instead of writing over it. Every change of a tour starts here, before it locks any guide (one order
+    of locks: no deadlock). On SQLite the transaction holds the write lock already and reads afresh."""
+    return session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
+
+
 MAX_ATTEMPTS = 3
 
 
@@ -380,7 +393,7 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
     tried: set[int] = set()
 
     def attempt() -> Tour:
-        t = session.get(Tour, tour_id)
+        t = _locked_tour(session, tour_id)
         if t.status not in ("confirmed", "needs_guide"):
             raise TourError("not_changeable")
         city = session.get(City, t.city_id)
@@ -418,7 +431,7 @@ def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reaso
     """Cancel (by ``hr``, ``partner`` or ``coordinator``). Cancelling twice is an error, not a second change."""
     now = now or utcnow()
     with write_transaction(session):
-        session.refresh(tour)
+        tour = _locked_tour(session, tour.id)
         if tour.status == "cancelled":
             session.rollback()
             raise TourError("already_cancelled")
@@ -488,7 +501,7 @@ def decline_tour(session: Session, guide: User, tour: Tour, reason: str, now: da
     tour_id = tour.id
 
     def attempt() -> str:
-        t = session.get(Tour, tour_id)
+        t = _locked_tour(session, tour_id)
         if t.guide_id != guide.id or t.status != "confirmed":
             raise TourError("not_changeable")
         return _reassign_or_flag(session, guide, t, now, "tour_declined", reason)
@@ -502,6 +515,7 @@ def release_tours_of_absent_guide(session: Session, actor: User, guide: User, to
     now = now or utcnow()
     results = []
     for tour in tours:
+        tour = _locked_tour(session, tour.id)  # noqa: PLW2901 - as it is now, not as it was listed
         if tour.status != "confirmed" or tour.guide_id != guide.id or tour.ends_at <= now:
             continue
         outcome = _reassign_or_flag(session, actor, tour, now, "tour_released_absence", "absence")
@@ -518,7 +532,9 @@ def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, 
     tour_id = tour.id
 
     def attempt() -> Tour:
-        t = session.get(Tour, tour_id)
+        t = _locked_tour(session, tour_id)
+        if t.status not in ("confirmed", "needs_guide"):
+            raise TourError("not_changeable")
         guide = session.get(User, guide_id)
         if guide is None or guide.role != Role.GUIDE or guide.city_id != t.city_id or not guide.active:
             raise TourError("unknown_guide", "guide")
@@ -558,7 +574,7 @@ def accept_language(session: Session, coordinator: User, tour: Tour, now: dateti
     tour_id = tour.id
 
     def attempt() -> Tour:
-        t = session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
+        t = _locked_tour(session, tour_id)
         if t.status != "confirmed" or t.ends_at <= now:
             raise TourError("not_changeable")
         if not t.guide_lacks_language or t.language_accepted:
@@ -580,7 +596,10 @@ def mark_outcome(session: Session, guide: User, tour: Tour, outcome: str, now: d
     if tour.starts_at > now:
         raise TourError("not_yet")
     with write_transaction(session):
-        session.refresh(tour)
+        tour = _locked_tour(session, tour.id)
+        if tour.guide_id != guide.id or tour.status not in ("confirmed", "done", "no_show"):
+            session.rollback()
+            raise TourError("not_changeable")
         tour.status = outcome
         _changed(tour, now)
         record(session, guide, "tour_marked", tour, city_id=tour.city_id, outcome=outcome)
@@ -600,11 +619,13 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
     tour_id = tour.id
 
     def attempt() -> str | None:
-        # Locked (PostgreSQL): a coordinator's assignment at the same moment waits, then this sees it.
-        t = session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
+        # Locked (PostgreSQL): a change of the tour at the same moment waits for this one, or this for it.
+        t = _locked_tour(session, tour_id)
         if t.status not in ("confirmed", "needs_guide") or t.ends_at <= now:
             raise TourError("not_changeable")
         language_changed = language != t.partner_language
+        if not language_changed and ",".join(interests) == t.interests and people == t.people:
+            return None  # saved as it was: no new sequence, no entry, nothing to tell anybody
         t.interests = ",".join(interests)
         t.partner_language = language
         t.people = people

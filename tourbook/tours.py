@@ -389,7 +389,9 @@ def reschedule(tour_id: int):
             status = 200 if form.validate() else 422
         elif form.validate():
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
-            if (begin, finish) == (tour.starts_at, tour.ends_at):  # nothing to tell anybody, nor a new sequence
+            if (begin, finish) == (tour.starts_at, tour.ends_at) and tour.status == "confirmed":
+                # Nothing to tell anybody, nor a new sequence. (A tour that needs a guide gets one if one is
+                # free now: saving the same time asks again.)
                 flash(_("Nothing changed: the tour already is at this time."), "info")
                 return redirect_to(url_for("tours.show", tour_id=tour.id))
             try:
