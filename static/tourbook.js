@@ -24,7 +24,11 @@
   function focusAfterSwap(root) {
     var target = root.querySelector("[data-focus-on-swap]") ||
       (root.matches && root.matches("[data-focus-on-swap]") ? root : null);
-    if (target) target.focus();
+    // Once per element: answers swapped into it later (a live region stays) leave the focus where it is.
+    if (target && !target.hasAttribute("data-focused")) {
+      target.setAttribute("data-focused", "");
+      target.focus();
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhanceCopyButtons(document); });

@@ -121,7 +121,8 @@ def test_reports_change_the_period_through_htmx(page: Any) -> None:  # noqa: ANN
 
     today = datetime.now(BERLIN).date()
     start = (today - timedelta(days=60)).isoformat()
-    page.evaluate("() => { window.__reportBefore = document.getElementById('report'); }")
+    page.evaluate("() => { window.__reportBefore = document.getElementById('report');"
+                  " window.__statusBefore = document.getElementById('report-status'); }")
     with page.expect_response(lambda r: r.url.split("?")[0].endswith("/reports/") and is_htmx(r)) as answer:
         page.fill("#report-from", start)
         page.locator("#report-from").dispatch_event("change")
@@ -139,6 +140,7 @@ def test_reports_change_the_period_through_htmx(page: Any) -> None:  # noqa: ANN
     # the live region that stayed in the page now says what changed
     assert page.locator("#report-status").inner_text().strip() != ""
     assert page.locator("#report-status").count() == 1
+    assert page.evaluate("() => document.getElementById('report-status') === window.__statusBefore")
     assert_no_axe_violations(page, "reports after changing the period")
 
     # the pushed URL is a full page of its own

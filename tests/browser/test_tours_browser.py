@@ -129,6 +129,18 @@ def fill_when(page: Any, day: date, start: str, end: str) -> None:  # noqa: ANN4
         page.dispatch_event("input[name=end]", "change")
 
 
+def keep_node(page: Any, selector: str) -> None:  # noqa: ANN401
+    """Remember the element now at ``selector`` (see same_node)."""
+    page.evaluate("s => { window.__kept = window.__kept || {}; window.__kept[s] = document.querySelector(s); }",
+                  selector)
+
+
+def same_node(page: Any, selector: str) -> bool:  # noqa: ANN401
+    """The element at ``selector`` is still the one kept: a live region that stays in the page is announced
+    when its content changes; one replaced by a new element may not be."""
+    return page.evaluate("s => window.__kept[s] === document.querySelector(s)", selector)
+
+
 def guide_named_on(page: Any) -> str:  # noqa: ANN401
     """The first name of the guide a tour page names."""
     text = main_text(page)
@@ -159,9 +171,11 @@ def book(page: Any, lang: str, day: date, first_name: str) -> str:  # noqa: ANN4
 
     # In the evening nobody has hours: the form says so at once and offers the nearest times that work.
     page.select_option("select[name=language]", partner_language)
+    keep_node(page, "#availability")
     fill_when(page, day, "18:00", "19:30")
     expect(availability.locator(".alternatives button").first).to_be_visible()
     expect(availability).to_contain_text(text["nobody"])
+    assert same_node(page, "#availability")  # the answer came into the live region
     assert_no_axe_violations(page, f"no guide free, alternatives offered ({lang})")
 
     # One click takes an alternative over: its date and times fill the form, and a guide is free then.
@@ -177,8 +191,12 @@ def book(page: Any, lang: str, day: date, first_name: str) -> str:  # noqa: ANN4
     assert_no_axe_violations(page, f"an alternative taken over ({lang})")
 
     # The interview is in the morning after all.
+    keep_node(page, "#availability")
     fill_when(page, day, start, end)
     expect(availability).to_contain_text(text["free"])
+    assert same_node(page, "#availability")
+    # The focus stays in the field typed in: only a taken-over time moved it to the answer, once.
+    assert page.evaluate("() => document.activeElement && document.activeElement.name") == "end"
 
     # Sent without a first name and without consent: both are named, everything typed stays.
     page.fill("input[name=last_name]", "Lindqvist")
@@ -266,12 +284,14 @@ def partner_updates_wishes(partner: Any, lang: str, link: str) -> None:  # noqa:
 def guide_finds_and_declines(guide: Any, lang: str, first_name: str) -> None:  # noqa: ANN401
     text = TEXT[lang]
     assert path_of(guide) == "/tours/"
+    keep_node(guide, "#tour-count")
     with guide.expect_response(lambda r: "/tours/?" in r.url and "q=" in r.url and r.status == 200):
         guide.fill("#q", first_name)
     rows = guide.locator("#tour-list tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(first_name)
     expect(guide.locator("#tour-count")).to_have_text(text["one_found"])  # the announced count follows the search
+    assert same_node(guide, "#tour-count")  # in the live region that stayed
     assert "q=" + first_name in guide.url, "the search is not kept in the address"
     assert_no_axe_violations(guide, f"the guide's tours searched ({lang})")
 
@@ -648,11 +668,13 @@ def test_the_reschedule_form_answers_at_once_whether_a_guide_is_free_at_the_new_
     hr = sign_in(new_page, HR, "de")
     hr.goto(f"/tours/{tour_id}/reschedule")
     availability = hr.locator("#availability")
+    keep_node(hr, "#availability")
     hr.fill("input[name=start]", "21:00")
     with hr.expect_response(lambda r: r.url.endswith(f"/tours/{tour_id}/reschedule") and r.request.method == "POST"):
         hr.fill("input[name=end]", "22:30")
         hr.dispatch_event("input[name=end]", "change")
     expect(availability).to_contain_text(text["nobody"])
+    assert same_node(hr, "#availability") and hr.locator("#availability").count() == 1  # announced in place
     assert hr.evaluate("() => document.activeElement.name") == "end"
     assert_no_axe_violations(hr, "the reschedule form answering for a new time")
     with live_server.app.app_context():
