@@ -1241,3 +1241,40 @@ def test_coordinator_entering_an_absence_releases_the_guides_tour(
         select(AuditEntry).where(AuditEntry.action == "tour_released_absence")
     ).scalar_one()
     assert entry.actor_id == coordinator.id
+
+
+def test_an_absence_saved_while_another_request_writes_is_saved_too_on_sqlite(
+    app, client, login, guide, backend, monkeypatch
+):
+    """SQLite: a request that read before it writes must not find the database changed by another writer in
+    between (SQLite refuses such a write at once: "database is locked", a 500). A POST holds the write lock
+    from its first statement, so the other writer waits instead."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows, not the database")
+    import sqlite3
+
+    from tourbook import guides
+
+    login(guide)
+    path = db.engine.url.database
+    other_writer: list[str] = []
+    real_add_absence = guides.add_absence
+
+    def add_absence_after_someone_else_wrote(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        # Between the request's first read (the signed-in user) and its write, someone else writes.
+        with sqlite3.connect(path, timeout=0.2) as other:
+            try:
+                other.execute("UPDATE cities SET name = name")
+                other_writer.append("wrote")
+            except sqlite3.OperationalError as error:
+                other_writer.append(str(error))
+        return real_add_absence(*args, **kwargs)
+
+    monkeypatch.setattr(guides, "add_absence", add_absence_after_someone_else_wrote)
+    first = date.today() + timedelta(days=50)
+    data = absence_data(first_day=first.isoformat(), last_day=first.isoformat(), reason="other")
+    response = client.post(f"/guides/{guide.id}/absences", data=data, headers=EN)
+
+    assert response.status_code == 303
+    assert len(absences_of(guide)) == 1
+    assert other_writer == ["database is locked"]  # it waited for this request (and here gave up at once)

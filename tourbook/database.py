@@ -14,6 +14,11 @@ A view that only reads and is asked often (the live availability beside the book
 with ``read_only``: on PostgreSQL its statements run outside a transaction, which saves the BEGIN and COMMIT
 round trips; each statement still sees one consistent state.
 
+On SQLite, which locks the whole database for a write, a transaction that has read and then writes is
+refused at once ("database is locked") when another connection wrote in between. So SQLAlchemy emits BEGIN
+itself: ``BEGIN IMMEDIATE``, which takes the write lock first (others wait for it), for the services'
+``write_transaction`` and for every request that may write (any method but GET, HEAD and OPTIONS).
+
 A pooled connection to PostgreSQL is checked without a round trip: when the server ends a connection (a
 restart, an administrator terminating it, an idle timeout) it sends a last message and closes the socket,
 so an idle connection whose socket has something to read is gone. SQLAlchemy's ``pool_pre_ping`` would
@@ -24,14 +29,17 @@ from __future__ import annotations
 import logging
 import os
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from .extensions import db
@@ -39,7 +47,50 @@ from .extensions import db
 log = logging.getLogger("tourbook.database")
 
 _WROTE = "tourbook_wrote"
-_READS = ("SELECT", "BEGIN")  # BEGIN alone is SQLite's deferred start (services._sqlite_begin)
+_READS = ("SELECT", "BEGIN")  # BEGIN alone is SQLite's deferred start (_sqlite_begin)
+_BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("tourbook_begin_immediate", default=False)
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn) -> None:  # noqa: ANN001
+    """pysqlite's own BEGIN is switched off (see security._sqlite_pragmas); we emit it, IMMEDIATE on request."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _BEGIN_IMMEDIATE.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """Run the body in a transaction that holds SQLite's write lock from its first statement."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    real = session() if hasattr(session, "registry") else session  # a scoped_session proxies the real one
+    if real.in_transaction():
+        session.commit()  # end the read transaction of the request: nothing is pending at a service's start
+    token = _BEGIN_IMMEDIATE.set(True)
+    try:
+        session.connection()  # begins now, with the lock
+    finally:
+        _BEGIN_IMMEDIATE.reset(token)
+    yield
+
+
+def _writes_take_the_lock_first() -> None:
+    """SQLite: a request that may write begins its transactions with the write lock (see the module's notes);
+    others writing at the same moment wait for it (up to the busy timeout) instead of failing."""
+    if request.method in _SAFE_METHODS or db.engine.dialect.name != "sqlite":
+        return
+    session = db.session()
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()  # something read before this hook: begin again, with the lock
+    g.tourbook_immediate = _BEGIN_IMMEDIATE.set(True)
+
+
+def _release_the_flag(exc: BaseException | None) -> None:
+    token = g.pop("tourbook_immediate", None)
+    if token is not None:
+        _BEGIN_IMMEDIATE.reset(token)
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -126,4 +177,6 @@ def read_only(view: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(_writes_take_the_lock_first)
+    app.teardown_request(_release_the_flag)
     app.teardown_appcontext(_end_read_only_transaction)

@@ -11,9 +11,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from .database import write_transaction
 from .mail import external_url, queue_message
 from .models import OutboxMessage, Tour, record, utcnow
-from .services import TourError, write_transaction
+from .services import TourError
 
 
 def feedback_open(tour: Tour, now: datetime) -> bool:

@@ -172,7 +172,7 @@ def _is_https() -> bool:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
     if type(dbapi_connection).__module__.startswith("sqlite3"):
-        # SQLAlchemy emits BEGIN itself (services._sqlite_begin), so that bookings can BEGIN IMMEDIATE.
+        # SQLAlchemy emits BEGIN itself (database._sqlite_begin), so that bookings can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

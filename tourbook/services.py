@@ -8,51 +8,19 @@ write runs in a ``BEGIN IMMEDIATE`` transaction, so writers are serialised and r
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .assignment import Candidate, rank_guides
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
+from .database import write_transaction
 from .hours import EngineInput, load_engine_input, reload_tours
 from .mail import queue_tour_messages
 from .models import City, Company, Role, Tour, User, record, utcnow
-
-# --- SQLite: serialised write transactions ----------------------------------------------------------
-
-_BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("tourbook_begin_immediate", default=False)
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(conn) -> None:  # noqa: ANN001
-    """pysqlite's own BEGIN is switched off (see security._sqlite_pragmas); we emit it, IMMEDIATE on request."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _BEGIN_IMMEDIATE.get() else "BEGIN")
-
-
-@contextmanager
-def write_transaction(session: Session) -> Iterator[None]:
-    """Run the body in a transaction that holds SQLite's write lock from its first statement."""
-    if session.get_bind().dialect.name != "sqlite":
-        yield
-        return
-    real = session() if hasattr(session, "registry") else session  # a scoped_session proxies the real one
-    if real.in_transaction():
-        session.commit()  # end the read transaction of the request: nothing is pending at a service's start
-    token = _BEGIN_IMMEDIATE.set(True)
-    try:
-        session.connection()  # begins now, with the lock
-    finally:
-        _BEGIN_IMMEDIATE.reset(token)
-    yield
-
 
 # --- errors ---------------------------------------------------------------------------------------
 
