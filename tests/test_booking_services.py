@@ -638,6 +638,27 @@ def test_a_new_language_nobody_free_speaks_leaves_the_tour_with_its_guide(city, 
         ("partner_changed", "hr_changed")))).all() == []
 
 
+def test_the_guide_is_told_when_the_partner_returns_to_a_language_they_speak(city, make_guide, make_tour, book):
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    make_tour(make_guide(city, languages=("en",)), local(day, 9))  # the English guide is busy then
+    assert update_partner_wishes(db.session, tour, [], "en", 1, now=NOW) == "guide_lacks_language"
+
+    assert update_partner_wishes(db.session, refreshed(tour), [], "de", 1, now=NOW) is None
+
+    told = db.session.execute(select(OutboxMessage).where(OutboxMessage.recipient == german.email)
+                              .order_by(OutboxMessage.id)).scalars().all()
+    assert [m.kind for m in told] == ["guide_assigned", "guide_language", "guide_language_spoken"]
+    render_message(db.session, told[-1])
+    assert told[-1].subject.startswith("Partner asks for German: tour on ")
+    assert "would like it in German now, a language you speak." in told[-1].body_text
+    # Interests alone tell the guide nothing by mail (their calendar shows them).
+    update_partner_wishes(db.session, refreshed(tour), ["culture"], "de", 1, now=NOW)
+    assert db.session.execute(select(OutboxMessage.id).where(OutboxMessage.recipient == german.email)).all() \
+        == [(m.id,) for m in told]
+
+
 def test_a_language_the_guide_speaks_keeps_the_guide(city, make_guide, book):
     first = make_guide(city, languages=("de", "en"))
     tour = book(city, local(day_after_now(7), 9), language="de")

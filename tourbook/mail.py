@@ -108,6 +108,7 @@ def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
         ("language", "guide"): lambda: _("Partner asks for %(language)s: tour on %(when)s",
                                          language=language_label(tour.partner_language), when=when),
     }
+    subjects[("language_spoken", "guide")] = subjects[("language", "guide")]
     return subjects[(event, audience)]()
 
 
@@ -146,6 +147,7 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
     guide_event = {
         "booked": "assigned", "reassigned": "assigned", "cancelled": "cancelled",
         "changed": "assigned" if new_guide else "changed", "language": "language",
+        "language_spoken": "language_spoken",
     }.get(event)
     if guide is not None and guide.active and guide_event:
         add(f"{base_key}:guide:{guide.email}", f"guide_{guide_event}", guide.email, guide.language, "guide",

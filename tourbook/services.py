@@ -592,6 +592,7 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         if t.status not in ("confirmed", "needs_guide") or t.ends_at <= now:
             raise TourError("not_changeable")
         language_changed = language != t.partner_language
+        lacked = t.guide_lacks_language  # a tour in a language its guide does not speak, until now
         if not language_changed and ",".join(interests) == t.interests and people == t.people:
             return None  # saved as it was: no new sequence, no entry, nothing to tell anybody
         t.interests = ",".join(interests)
@@ -611,6 +612,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
             queue_tour_messages(session, t, "reassigned", previous_guide_id=previous)
         elif outcome == "guide_lacks_language":
             queue_tour_messages(session, t, "language")  # the guide (only) learns of it by mail
+        elif language_changed and lacked and not t.guide_lacks_language:
+            queue_tour_messages(session, t, "language_spoken")  # and that it is one they speak again
         return outcome
 
     return _retrying(session, attempt)
