@@ -127,21 +127,13 @@ def signed_in_pages(browser: Any, base_url: str, email: str) -> Iterator[tuple[s
             context.close()
 
 
-def take_needs_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
-    """The coordinator's page of a tour that needs a guide: who declined, the guides to choose from."""
+def take_coordinators_tour(base_url: str, browser: Any, out: Path, tour_id: int, name: str) -> list[Path]:  # noqa: ANN401
+    """The coordinator's page of a tour (one that needs a guide: who declined, the guides to choose from; one
+    whose guide does not speak the partner's language: keep them?)."""
     taken = []
     for device, lang, page in signed_in_pages(browser, base_url, "coordinator@demo.example"):
         page.goto(f"/tours/{tour_id}?lang={lang}")
-        taken.append(shoot(page, out, f"tour-needs-guide-{device}-{lang}"))
-    return taken
-
-
-def take_keep_guide(base_url: str, browser: Any, out: Path, tour_id: int) -> list[Path]:  # noqa: ANN401
-    """The coordinator's page of a tour whose guide does not speak the partner's language: keep them?"""
-    taken = []
-    for device, lang, page in signed_in_pages(browser, base_url, "coordinator@demo.example"):
-        page.goto(f"/tours/{tour_id}?lang={lang}")
-        taken.append(shoot(page, out, f"tour-keep-guide-{device}-{lang}"))
+        taken.append(shoot(page, out, f"{name}-{device}-{lang}"))
     return taken
 
 
@@ -238,10 +230,11 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = launch_browser(playwright)
                 taken = take_all(server.url, browser, out)
-                taken += take_needs_guide(server.url, browser, out, declined_english_tour(server))
+                taken += take_coordinators_tour(server.url, browser, out, declined_english_tour(server),
+                                                "tour-needs-guide")
                 tour_id, token = lacking_language_tour(server)
                 taken += take_partner_lacking_language(server.url, browser, out, token)
-                taken += take_keep_guide(server.url, browser, out, tour_id)
+                taken += take_coordinators_tour(server.url, browser, out, tour_id, "tour-keep-guide")
                 browser.close()
         finally:
             server.stop()
