@@ -259,6 +259,8 @@ def test_empty_contact_and_privacy_texts_are_allowed(client, coordinator, siegen
     ({"office_email": "not an address"}, "office_email", "Please enter an email address like name@example.org."),
     ({"office_phone": "call me"}, "office_phone", "A phone number, e.g. +49 171 1234567."),
     ({"privacy_text_en": "x" * 20001}, "privacy_text_en", "Field cannot be longer than 20000 characters."),
+    ({"privacy_text_en": "We\x00store"}, "privacy_text_en", "Contains characters that are not allowed."),  # PG: 500
+    ({"privacy_text_en": "We\x1b[31mstore"}, "privacy_text_en", "Contains characters that are not allowed."),
 ])
 def test_bad_settings_are_refused_with_messages_and_kept(client, coordinator, siegen, changes, field,
                                                          message):

@@ -7,6 +7,7 @@ Accept-Language) and the texts asserted are the English ones."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from collections.abc import Callable
@@ -1278,3 +1279,32 @@ def test_an_absence_saved_while_another_request_writes_is_saved_too_on_sqlite(
     assert response.status_code == 303
     assert len(absences_of(guide)) == 1
     assert other_writer == ["database is locked"]  # it waited for this request (and here gave up at once)
+
+
+def test_ids_no_database_can_hold_are_not_found(client, login, coordinator, guide, city):
+    """PostgreSQL refuses an integer beyond its range with an error, SQLite one beyond 64 bits: such an id
+    exists nowhere, so the page is not found (it was a 500)."""
+    login(coordinator)
+    for big in (2**31, 2**63, 10**20):
+        assert client.get(f"/guides/{big}/hours").status_code == 404
+        assert client.get(f"/guides/{big}/absences/check").status_code == 404
+        assert client.post(f"/guides/{big}/windows", data=window_data()).status_code == 404
+        assert client.post(f"/guides/{guide.id}/windows/{big}/delete").status_code == 404
+        assert client.post(f"/guides/{guide.id}/absences/{big}/delete").status_code == 404
+        assert client.post(f"/c/{city.slug}/messages/{big}/retry").status_code == 404
+    assert windows_of(guide) == []
+
+
+def test_a_file_where_a_date_or_time_is_expected_is_no_date_or_time(client, login, guide):
+    """Browsers never send one, but a hand-made post could: the form says the field is missing (before, the
+    validators or the page showing the form again failed on the file)."""
+    login(guide)
+    upload = (io.BytesIO(b"%PDF-1.7"), "cv.pdf", "application/pdf")
+    response = client.post(f"/guides/{guide.id}/windows", data={**window_data(), "window-start": upload},
+                           headers=EN)
+    assert response.status_code == 422
+    assert "Please enter a time, e.g. 09:00." in section(response, "windows")
+    upload = (io.BytesIO(b"%PDF-1.7"), "cv.pdf", "application/pdf")
+    response = client.post(f"/guides/{guide.id}/absences", data={**absence_data(), "absence-first_day": upload},
+                           headers=EN)
+    assert response.status_code == 422 and absences_of(guide) == []

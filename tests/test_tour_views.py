@@ -8,6 +8,7 @@ are the English ones; the partner's page is checked in both languages."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -1303,3 +1304,44 @@ def test_cancelling_a_tour_without_a_guide_promises_no_guide_to_tell(app, browse
     german = text_of(browser.get(f"/t/{waiting.token}/cancel?lang=de"))
     assert f"Ihre Tour am {german_date(day)} um 10:00 wird abgesagt." in german
     assert "Guide" not in german and "informiert" not in german
+
+
+def test_a_file_where_text_is_expected_is_no_text_in_the_tour_forms(client, browser, booked, city, day):
+    """Hand-made posts only (browsers send no file for a text field): the form says the field is missing."""
+    def upload():  # noqa: ANN202
+        return (io.BytesIO(b"%PDF-1.7"), "cv.pdf", "application/pdf")
+
+    for name in ("first_name", "day", "start", "end"):
+        response = client.post("/tours/new", data={**tour_form(city, day + timedelta(days=1)), name: upload()})
+        assert response.status_code == 422, name
+        assert "Please correct the marked fields." in text_of(response), name
+    for url, data in ((f"/tours/{booked.id}/reschedule", {"day": upload(), "start": "14:00", "end": "16:00"}),
+                      (f"/tours/{booked.id}/cancel", {"reason": upload()})):
+        assert client.post(url, data=data).status_code == 422, url
+    assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": upload()}).status_code == 422
+    assert (only_tour().sequence, only_tour().starts_at) == (0, local(day, 10))
+    # The reason of a cancellation may be left out: a file there is such a cancellation.
+    assert browser.post(f"/t/{booked.token}/cancel", data={"reason": upload()}).status_code == 303
+    assert (only_tour().status, only_tour().cancel_reason) == ("cancelled", "")
+
+
+def test_assigning_a_tour_that_can_no_longer_change_says_why_on_its_page(
+    client, login, booked, coordinator, make_guide, city
+):
+    other = make_guide(city, name="Otto Other")
+    client.post("/logout")
+    login(coordinator)
+    assert client.post(f"/tours/{booked.id}/cancel", data={"reason": "moved"}).status_code == 303
+
+    response = client.post(f"/tours/{booked.id}/assign", data={"assign-guide": str(other.id), "assign-reason": "x"})
+
+    assert response.status_code == 409
+    assert "This tour cannot be changed any more." in text_of(response)
+    # And keeping a guide of a tour that meanwhile needs one says that there is nobody to keep.
+    tour = only_tour()
+    tour.status, tour.guide_id, tour.cancelled_at = "needs_guide", None, None
+    db.session.commit()
+    kept = client.post(f"/tours/{booked.id}/keep-guide")
+    assert kept.status_code == 409
+    assert "Nothing to keep: the tour's guide or language has changed meanwhile." in text_of(kept)
+    assert "cannot be changed" not in text_of(kept)

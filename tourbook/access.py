@@ -25,7 +25,8 @@ def valid_slug(slug: str) -> bool:
     return len(slug) <= 60 and SLUG.fullmatch(slug) is not None
 
 
-def _valid_id(object_id: int) -> bool:
+def valid_id(object_id: int) -> bool:
+    """An id the database can hold (PostgreSQL refuses a larger integer with an error): others exist nowhere."""
     return 0 < object_id <= MAX_ID
 
 
@@ -61,7 +62,7 @@ def city_for(user: User, slug: str) -> City:
 
 def company_for(user: User, city: City, company_id: int) -> Company:
     """A company enrolled with a city the user manages."""
-    if not _valid_id(company_id):
+    if not valid_id(company_id):
         abort(404)
     company = db.session.get(Company, company_id)
     enrolled = db.session.execute(
@@ -77,7 +78,7 @@ def company_for(user: User, city: City, company_id: int) -> Company:
 def managed_user_for(user: User, city: City, user_id: int) -> User:
     """An account the user manages within a city: its guides, and the HR staff of its companies.
     The admin also manages the city's coordinators."""
-    target = db.session.get(User, user_id) if _valid_id(user_id) else None
+    target = db.session.get(User, user_id) if valid_id(user_id) else None
     if target is None:
         abort(404)
     if target.role == Role.GUIDE and target.city_id == city.id:
@@ -92,7 +93,7 @@ def managed_user_for(user: User, city: City, user_id: int) -> User:
 
 def guide_for(user: User, guide_id: int) -> User:
     """A guide whose hours the user may keep: the guide themself, their city's coordinator, the admin."""
-    guide = db.session.get(User, guide_id)
+    guide = db.session.get(User, guide_id) if valid_id(guide_id) else None
     if guide is None or guide.role != Role.GUIDE:
         abort(404)
     if user.role == Role.ADMIN or user.id == guide.id:
@@ -107,7 +108,7 @@ def tour_for(user: User, tour_id: int):  # noqa: ANN201
     their own."""
     from .models import Tour
 
-    tour = db.session.get(Tour, tour_id) if _valid_id(tour_id) else None
+    tour = db.session.get(Tour, tour_id) if valid_id(tour_id) else None
     if tour is None:
         abort(404)
     allowed = (

@@ -72,8 +72,9 @@ _one_line = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message=_l("Contains characters that
 
 
 class TextForm(FlaskForm):
-    """A form of text fields. A file sent where text is expected counts as missing; it would otherwise
-    reach the validators as a file object and fail them with an exception."""
+    """The base of every form (none takes a file). A file sent where text is expected counts as missing; it
+    would otherwise reach the validators, or the page that shows the form again, as a file object and fail
+    them with an exception."""
 
     class Meta:
         def wrap_formdata(self, form, formdata):  # noqa: ANN001, ANN202
@@ -203,7 +204,7 @@ ABSENCE_REASON_CHOICES = [
 ]
 
 
-class WindowForm(FlaskForm):
+class WindowForm(TextForm):
     weekday = SelectField(_l("Weekday"), choices=select_choices(WEEKDAY_CHOICES), coerce=int)
     start = TimeField(_l("From"), validators=[DataRequired(message=_l("Please enter a time, e.g. 09:00."))],
                       render_kw={"step": 900, "min": "06:00", "max": "22:00"})
@@ -213,7 +214,7 @@ class WindowForm(FlaskForm):
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
 
 
-class AbsenceForm(FlaskForm):
+class AbsenceForm(TextForm):
     first_day = DateField(_l("First day"), validators=[DataRequired(message=_l("Please enter a date."))])
     last_day = DateField(_l("Last day"), validators=[DataRequired(message=_l("Please enter a date."))])
     start_time = TimeField(_l("From (time on the first day)"), validators=[Optional()], render_kw={"step": 900})
@@ -221,7 +222,7 @@ class AbsenceForm(FlaskForm):
     reason = SelectField(_l("Reason"), choices=select_choices(ABSENCE_REASON_CHOICES))
 
 
-class GuideProfileForm(FlaskForm):
+class GuideProfileForm(TextForm):
     languages = SelectMultipleField(
         _l("Languages you guide in"), choices=select_choices(GUIDE_LANGUAGE_CHOICES),
         validators=[DataRequired(message=_l("Choose at least one language."))],
@@ -253,7 +254,7 @@ MEETING_POINT_CHOICES = [
 _phone = Regexp(r"^\+?[0-9 ()/-]{3,40}$", message=_l("A phone number, e.g. +49 171 1234567."))
 
 
-class WhenForm(FlaskForm):
+class WhenForm(TextForm):
     """Date and interview slot (local time of the city)."""
 
     day = DateField(_l("Interview date"), validators=[DataRequired(message=_l("Please enter a date."))])
@@ -304,7 +305,7 @@ class RescheduleForm(WhenForm):
     pass
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(TextForm):
     reason = TextAreaField(_l("Reason"), filters=[Stripped.strip],
                            validators=[DataRequired(message=_l("Please give a reason.")), Length(max=500), _no_control])
 
@@ -313,7 +314,7 @@ class AssignForm(ReasonForm):
     guide = SelectField(_l("Guide"), coerce=int, validate_choice=True)
 
 
-class WishesForm(FlaskForm):
+class WishesForm(TextForm):
     interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES),
                                     validators=[Optional()],
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
@@ -323,7 +324,7 @@ class WishesForm(FlaskForm):
                                       NumberRange(min=1, max=20, message=_l("Between 1 and 20."))])
 
 
-class PartnerCancelForm(FlaskForm):
+class PartnerCancelForm(TextForm):
     reason = TextAreaField(_l("Would you tell us why?"), filters=[Stripped.strip],
                            validators=[Optional(), Length(max=500), _no_control])
 
@@ -334,7 +335,7 @@ RATING_CHOICES = [
 ]
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(TextForm):
     rating = RadioField(_l("How was your tour?"), choices=select_choices(RATING_CHOICES),
                         validators=[InputRequired(message=_l("Please choose a rating."))])
     comment = TextAreaField(_l("Anything you want to tell us?"), filters=[Stripped.strip],
@@ -356,7 +357,7 @@ def _number(label, low: int, high: int, description=None) -> IntegerField:  # no
     ])
 
 
-class CitySettingsForm(FlaskForm):
+class CitySettingsForm(TextForm):
     lead_time_hours = _number(_l("Lead time (hours)"), 0, 720, _l("Tours are booked at least this long ahead."))
     horizon_days = _number(_l("Horizon (days)"), 1, 730, _l("Tours are booked at most this far ahead."))
     min_duration_minutes = _number(_l("Shortest tour (minutes)"), 15, 720)
@@ -371,10 +372,10 @@ class CitySettingsForm(FlaskForm):
     erase_after_days = _number(_l("Erase partner data after the tour (days)"), 1, 365)
     privacy_text_de = TextAreaField(_l("Privacy notice in German"), filters=[Stripped.strip],
                                     description=_l("Leave empty to use the standard text."),
-                                    validators=[Optional(), Length(max=20000)])
+                                    validators=[Optional(), Length(max=20000), _no_control])
     privacy_text_en = TextAreaField(_l("Privacy notice in English"), filters=[Stripped.strip],
                                     description=_l("Leave empty to use the standard text."),
-                                    validators=[Optional(), Length(max=20000)])
+                                    validators=[Optional(), Length(max=20000), _no_control])
 
     def validate_max_duration_minutes(self, field: IntegerField) -> None:
         if self.min_duration_minutes.data is not None and field.data is not None \
@@ -382,7 +383,7 @@ class CitySettingsForm(FlaskForm):
             raise ValidationError(_l("The longest tour must not be shorter than the shortest."))
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(TextForm):
     class Meta:
         csrf = False
 

@@ -489,6 +489,8 @@ def assign(tour_id: int):
         try:
             assign_tour(db.session, current_user, tour, form.guide.data, form.reason.data)
         except TourError as error:
+            if error.code in ("not_changeable", "started"):  # the page (without the form, then) says why
+                return _show(tour, status=409, action_error=tour_error_message(error, tour.city))
             form.guide.errors.append(tour_error_message(error, tour.city))
         else:
             flash(_("The tour is assigned."), "success")
