@@ -121,8 +121,9 @@ def _end_read_only_transaction(exc: BaseException | None) -> None:
     if not session.in_transaction() or session.new or session.dirty or session.deleted:
         return
     try:
-        if session.connection().info.get(_WROTE):
-            return
+        connection = session.connection()
+        if connection.info.get(_WROTE) or connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # (read_only: no transaction on the server to end; closing the session costs less)
         session.commit()
     except Exception:  # noqa: BLE001 - the connection broke: closing the session rolls back and discards it
         log.warning("could not end a read-only transaction", exc_info=True)
