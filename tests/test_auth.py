@@ -577,3 +577,65 @@ def test_weaker_hashes_are_upgraded_when_the_user_signs_in(app, client, make_use
     sign_in(client, user.email, TEST_PASSWORD)
     db.session.refresh(user)
     assert _argon2_parameters(user.password_hash)["m"] == Defaults.ARGON2_MEMORY_COST
+
+
+def test_signing_in_on_sqlite_holds_no_write_lock_while_the_password_is_checked(app, client, make_user, backend,
+                                                                               monkeypatch):
+    """Checking a password takes up to a second: others must be able to write meanwhile."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows")
+    import sqlite3
+
+    from tourbook import auth
+
+    user = make_user()
+    seen: list[str] = []
+    real = auth.check_password
+
+    def probing(candidate, password):  # noqa: ANN001, ANN202
+        other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            seen.append("free")
+        except sqlite3.OperationalError as error:
+            seen.append(str(error))
+        finally:
+            other.close()
+        return real(candidate, password)
+
+    monkeypatch.setattr(auth, "check_password", probing)
+    assert client.post("/login", data={"email": user.email, "password": "wrong password"}).status_code == 422
+    assert client.post("/login", data={"email": user.email, "password": TEST_PASSWORD}).status_code == 303
+    assert seen == ["free", "free"]
+
+
+def test_a_page_seen_after_a_minute_while_another_request_writes_is_shown_on_sqlite(app, make_user, backend,
+                                                                                    monkeypatch):
+    """The visit's time is written in a transaction of its own: after a read, SQLite refuses a write at once
+    when another connection wrote meanwhile (it was a 500)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows")
+    import sqlite3
+
+    from tourbook import security
+
+    user, other_user = make_user(), make_user()
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": user.email, "password": TEST_PASSWORD}).status_code == 303
+    db.session.execute(update(LoginSession).values(last_seen_at=utcnow() - timedelta(minutes=2)))
+    db.session.commit()
+    real = security.token_hash
+
+    def someone_writes_after_the_read(token):  # noqa: ANN001, ANN202
+        hashed = real(token)
+        security.db.session.execute(select(func.count()).select_from(User))  # this request has read
+        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
+            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_user.id,))  # another writes
+        return hashed
+
+    monkeypatch.setattr(security, "token_hash", someone_writes_after_the_read)
+    assert browser.get("/account").status_code == 200
+    monkeypatch.undo()
+    db.session.expire_all()
+    assert db.session.execute(select(LoginSession.last_seen_at)).scalar_one() > utcnow() - timedelta(minutes=1)

@@ -743,6 +743,77 @@ def test_a_reschedule_reads_the_guide_the_partners_change_of_the_same_moment_gav
     assert (english.email,) in told  # the English guide learns the tour is no longer theirs
 
 
+def test_a_tour_that_needs_a_guide_tomorrow_gets_one_by_saving_its_time_again(city, make_guide, make_tour, make_user):
+    """Not a new booking: the lead time does not hold for the time the tour already has."""
+    free = make_guide(city)
+    tour = make_tour(None, NOW + timedelta(hours=6), city=city, status="needs_guide")  # today, 14:00
+    hr = make_user(Role.HR, company=tour.company)
+
+    reschedule_tour(db.session, hr, tour, tour.starts_at, tour.ends_at, now=NOW)
+
+    assert (refreshed(tour).status, refreshed(tour).guide_id) == ("confirmed", free.id)
+    assert code_of(reschedule_tour, db.session, hr, refreshed(tour), tour.starts_at + timedelta(hours=1),
+                   tour.ends_at + timedelta(hours=1), now=NOW) == "too_soon"  # another time is a new question
+
+
+def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
+    app, backend, city, make_guide, book, monkeypatch
+):
+    """The absence locks the tours it hits first, all at once: saving one locks the guide's row (the feed
+    version trigger), and a cancellation of the next one, holding that tour, waits for the guide's row."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions")
+    import threading
+    import time as clock
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tourbook import services
+    from tourbook.hours import add_absence, tours_hit_by
+
+    guide = make_guide(city)
+    day = day_after_now(7)
+    first, second = book(city, local(day, 9)), book(city, local(day, 14))
+    assert first.guide_id == second.guide_id == guide.id
+    hr_id, second_id = second.booked_by_id, second.id
+    holding = threading.Event()
+    errors: dict[str, BaseException] = {}
+    real_record = services.record
+
+    def slow_record(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if threading.current_thread().name == "cancel":
+            holding.set()
+            clock.sleep(1.0)  # the cancellation holds its tour, before it saves it
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "record", slow_record)
+    engine = create_engine(db.engine.url)
+
+    def cancel() -> None:
+        try:
+            with app.app_context(), Session(engine) as other:
+                cancel_tour(other, other.get(User, hr_id), other.get(Tour, second_id), "hr", "moved", now=NOW)
+        except BaseException as error:  # noqa: BLE001
+            errors["cancel"] = error
+
+    thread = threading.Thread(target=cancel, name="cancel")
+    thread.start()
+    assert holding.wait(5)
+    try:
+        add_absence(db.session, guide, guide, day, day, None, None, "illness")
+        hit = tours_hit_by(db.session, guide.id, local(day, 0), local(day + timedelta(days=1), 0))
+        services.release_tours_of_absent_guide(db.session, guide, guide, hit, now=NOW)
+        db.session.commit()
+    except BaseException as error:  # noqa: BLE001
+        errors["absence"] = error
+        db.session.rollback()
+    thread.join(10)
+    engine.dispose()
+    assert errors == {}
+    assert (refreshed(first).status, refreshed(second).status) == ("needs_guide", "cancelled")
+
+
 def lacking(city: City) -> list[int]:
     """The ids of the city's tours on the coordinator's attention list of guides without the language."""
     query = lacking_language(select(Tour).where(Tour.city_id == city.id), NOW)

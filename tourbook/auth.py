@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
+from .database import end_transaction_keeping_what_was_read
 from .extensions import db, limiter, login_manager
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ProfileForm, SetPasswordForm
 from .htmx import redirect_to, render
@@ -62,6 +63,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.execute(select(User).where(User.email == form.email.data)).scalar_one_or_none()
+        end_transaction_keeping_what_was_read()  # SQLite: no write lock held while the password is checked
         if check_password(user, form.password.data) and user is not None and user.active:
             start_login_session(user)
             record(db.session, user, "login", user)

@@ -76,6 +76,17 @@ def write_transaction(session: Session) -> Iterator[None]:
     yield
 
 
+def end_transaction_keeping_what_was_read() -> None:
+    """End the request's transaction, keeping the loaded objects as they are (no reading them again): on
+    SQLite a POST holds the write lock until then, which slow work (checking a password) must not keep."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def _writes_take_the_lock_first() -> None:
     """SQLite: a request that may write begins its transactions with the write lock (see the module's notes);
     others writing at the same moment wait for it (up to the busy timeout) instead of failing."""

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import joinedload
 
+from .database import end_transaction_keeping_what_was_read
 from .extensions import db, login_manager
 from .models import Company, LoginSession, User, utcnow
 
@@ -142,6 +143,10 @@ def _load_user(user_id: str) -> User | None:
         return None
     g.user_language = user.language  # for the locale, without loading the user again after a commit
     if now - last_seen_at > timedelta(minutes=1):  # keep writes rare
+        if db.session.get_bind().dialect.name == "sqlite":
+            # A write after a read in one transaction fails at once on SQLite when another connection wrote
+            # in between; a transaction that begins with the write waits for the lock (busy timeout).
+            end_transaction_keeping_what_was_read()
         db.session.execute(update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
         db.session.commit()
     return user

@@ -157,13 +157,15 @@ class Choice:
 
 def _choose(session: Session, city: City, start: datetime, end: datetime, language: str, now: datetime,
             exclude_tour_id: int | None = None, prefer: int | None = None, skip: set[int] | None = None,
-            reassigning: bool = False) -> Choice:
+            reassigning: bool = False, lead_time: timedelta | None = None) -> Choice:
     """The guide the rule picks for [start, end): free, speaking ``language`` before not speaking it, fewest
     tours in the four weeks around, least recently assigned. ``reassigning``: an automatic reassignment, which
     nobody looks at before the partner does: a guide who does not speak the language is no choice at all, and
     there is nobody to offer alternatives to; the lead time, a rule for booking, does not hold (as for a
-    coordinator's assignment): a guide who falls ill the day before hands the tour to one who is free."""
-    lead_time = timedelta(0) if reassigning else None
+    coordinator's assignment): a guide who falls ill the day before hands the tour to one who is free.
+    ``lead_time`` instead of the city's otherwise (a tour kept at its time is no new booking)."""
+    if reassigning:
+        lead_time = timedelta(0)
     problem = _rules_problem(city, start, end, now, lead_time)
     if problem:
         return Choice(None, problem=problem)
@@ -365,8 +367,10 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
         if t.status not in ("confirmed", "needs_guide"):
             raise TourError("not_changeable")
         city = session.get(City, t.city_id)
+        same_time = (start, end) == (t.starts_at, t.ends_at)  # a tour that needs a guide, asking again
         choice = _choose(
-            session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id, skip=tried
+            session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id, skip=tried,
+            lead_time=timedelta(0) if same_time else None,
         )
         if choice.problem:
             raise TourError(choice.problem, "start")
@@ -481,9 +485,18 @@ def release_tours_of_absent_guide(session: Session, actor: User, guide: User, to
                                   now: datetime | None = None) -> list[dict]:
     """An absence was entered over these tours (inside the caller's transaction): reassign each or flag it."""
     now = now or utcnow()
-    results = []
-    for tour in tours:
-        tour = _locked_tour(session, tour.id)  # noqa: PLW2901 - as it is now, not as it was listed
+    results: list[dict] = []
+    if not tours:
+        return results
+    # All of them locked first, in one statement in the order of their ids: saving one fires the trigger that
+    # counts the guide's feed version, which locks the guide's row; locking the next tour after that would
+    # wait for a change of it that waits for the guide's row (a deadlock). As they are now, not as listed.
+    locked = {t.id: t for t in session.execute(
+        select(Tour).where(Tour.id.in_([t.id for t in tours])).order_by(Tour.id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalars()}
+    for listed in tours:
+        tour = locked[listed.id]
         if tour.status != "confirmed" or tour.guide_id != guide.id or tour.ends_at <= now:
             continue
         outcome = _reassign_or_flag(session, actor, tour, now, "tour_released_absence", "absence")
