@@ -272,8 +272,10 @@ def _lock_guide(session: Session, guide_id: int) -> None:
 def _locked_tour(session: Session, tour_id: int) -> Tour:
     """The tour read again inside the change's transaction, its row locked on PostgreSQL: a change of the same
     tour at the same moment (a decline and the partner's new language, say) waits, then reads what this one
-    wrote, instead of writing over it. Every change of a tour starts here, before it locks any guide (one order
-    of locks: no deadlock). On SQLite the transaction holds the write lock already and reads afresh."""
+    wrote, instead of writing over it. Every change of a tour starts here, before it locks any guide: tours
+    first, then guides (saving a tour also locks its guides' rows, by the feed trigger), several tours at once
+    in the order of their ids (release_tours_of_absent_guide). On SQLite the transaction holds the write lock
+    already and reads afresh."""
     return session.get(Tour, tour_id, populate_existing=True, with_for_update=True)
 
 
