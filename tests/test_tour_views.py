@@ -1054,12 +1054,17 @@ def test_wishes_that_cannot_be_saved_right_now_keep_what_the_partner_chose(brows
         assert re.search(r'<input(?=[^>]*value="nature")(?=[^>]*\bchecked\b)[^>]*>', html) and 'value="5"' in html
 
 
-def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_does_not(
-    client, login, browser, booked, guide, hr, coordinator, city
-):
+def partner_asks_for_german_which_greta_does_not_speak(browser, booked: Tour, guide: User) -> None:  # noqa: ANN001
+    """Greta speaks English only now, and nobody free speaks German: she keeps the tour."""
     guide.guide_languages = "en"
     db.session.commit()
     assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"}).status_code == 303
+
+
+def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_does_not(
+    client, login, browser, booked, guide, hr, coordinator, city
+):
+    partner_asks_for_german_which_greta_does_not_speak(browser, booked, guide)
 
     tour = only_tour()
     assert (tour.partner_language, tour.guide_id) == ("de", guide.id)  # a tour in English rather than none
@@ -1092,9 +1097,7 @@ def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_d
 def test_the_coordinator_keeps_a_guide_without_the_language_and_the_attention_lists_let_go(
     client, login, browser, booked, guide, hr, coordinator, city
 ):
-    guide.guide_languages = "en"
-    db.session.commit()
-    assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"}).status_code == 303
+    partner_asks_for_german_which_greta_does_not_speak(browser, booked, guide)
     tour = only_tour()
     client.post("/logout")  # HR booked it
     login(coordinator)
