@@ -216,9 +216,10 @@ def make_machine(make_city, make_company, make_user, make_guide, seen: Counter  
     hr = make_user(Role.HR, company=company)
     limits = {"daily_limit": 6, "weekly_limit": 30}
     guides = [
-        make_guide(city, ALL_DAY, ("de", "en"), **limits),
+        make_guide(city, ALL_DAY, ("de",), **limits),
         make_guide(city, MORNINGS, ("de",), **limits),
         make_guide(city, AFTERNOONS, ("en",), **limits),
+        make_guide(city, ALL_DAY, ("en",), **limits),
     ]
 
     class BookingMachine(RuleBasedStateMachine):
@@ -312,4 +313,5 @@ def test_no_mix_of_book_reschedule_cancel_decline_language_change_double_books_a
     )
     # The mix really happened: tours were booked, cancelled and left without a guide along the way.
     assert {"confirmed", "cancelled", "needs_guide"} <= set(seen), seen
-    assert seen["language:reassigned"], seen  # a new language moved a tour to another guide
+    # A new language moved a tour to another guide, and another time left it with one who does not speak it.
+    assert seen["language:reassigned"] and seen["language:guide_lacks_language"], seen

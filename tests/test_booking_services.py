@@ -675,14 +675,52 @@ def test_a_guide_who_falls_out_the_day_before_hands_the_tour_to_a_free_guide(cit
     first = make_guide(city, languages=("de",))
     tour = book(city, local(day, 9), language="de")
     other = make_guide(city, languages=("de",))
-    english = make_guide(city, languages=("en",))
+    third = make_guide(city, languages=("de",))
     day_before = local(day, 9) - timedelta(hours=20)
 
     assert decline_tour(db.session, first, tour, "ill", now=day_before) == "reassigned"
-    assert refreshed(tour).guide_id == other.id
-    # The partner switches to English after the reminder: the free guide who speaks it takes over.
-    assert update_partner_wishes(db.session, refreshed(tour), [], "en", 1, now=day_before) == "reassigned"
-    assert refreshed(tour).guide_id == english.id
+    taker = refreshed(tour).guide_id
+    assert taker in (other.id, third.id)
+    # An absence too: the last free guide who speaks German takes it (not the one who declined it).
+    add_absence(db.session, refreshed(tour).guide, refreshed(tour).guide, day, day, None, None, "illness")
+    absent = db.session.get(User, taker)
+    assert release_tours_of_absent_guide(db.session, absent, absent, [refreshed(tour)], now=day_before)[0]["outcome"] \
+        == "reassigned"
+    assert refreshed(tour).guide_id == ({other.id, third.id} - {taker}).pop()
+
+
+def test_a_new_language_inside_the_lead_time_leaves_the_tour_with_its_guide(city, make_guide, book):
+    """The guide may be on the way already: no automatic handover then, however many guides are free."""
+    day = day_after_now(7)
+    german = make_guide(city, languages=("de",))
+    tour = book(city, local(day, 9), language="de")
+    make_guide(city, languages=("en",))  # free
+    hours_before = local(day, 9) - timedelta(hours=3)
+
+    assert update_partner_wishes(db.session, tour, [], "en", 1, now=hours_before) == "guide_lacks_language"
+
+    tour = refreshed(tour)
+    assert (tour.guide_id, tour.partner_language) == (german.id, "en") and tour.guide_lacks_language
+    told = db.session.execute(select(OutboxMessage.kind, OutboxMessage.recipient)
+                              .where(OutboxMessage.kind.in_(("guide_language", "guide_released")))).all()
+    assert told == [("guide_language", german.email)]
+
+
+def test_a_guide_who_declined_a_tour_does_not_get_it_back_by_themselves(city, coordinator, make_guide, book):
+    day = day_after_now(7)
+    first = make_guide(city)
+    tour = book(city, local(day, 9))
+    second = make_guide(city)
+    assert decline_tour(db.session, first, tour, "ill", now=NOW) == "reassigned"
+    assert refreshed(tour).guide_id == second.id
+
+    add_absence(db.session, second, second, day, day, None, None, "illness")
+    outcome = release_tours_of_absent_guide(db.session, second, second, [refreshed(tour)], now=NOW)
+
+    assert outcome[0]["outcome"] == "needs_guide"  # not back to the guide who declined it
+    assert (refreshed(tour).status, refreshed(tour).guide_id) == ("needs_guide", None)
+    assign_tour(db.session, coordinator, refreshed(tour), first.id, "feels better, asked on the phone", now=NOW)
+    assert refreshed(tour).guide_id == first.id  # the coordinator may
 
 
 def test_saving_the_partners_wishes_unchanged_changes_nothing(city, make_guide, book):

@@ -40,7 +40,7 @@ from sqlalchemy import event, select
 from tourbook import tours as tours_views
 from tourbook.extensions import db
 from tourbook.mail import render_message
-from tourbook.models import AuditEntry, City, Company, OutboxMessage, Role, Tour, User
+from tourbook.models import AuditEntry, City, Company, OutboxMessage, Role, Tour, User, utcnow
 from tourbook.services import TourError
 
 
@@ -1348,3 +1348,17 @@ def test_assigning_a_tour_that_can_no_longer_change_says_why_on_its_page(
     assert kept.status_code == 409
     assert "Nothing to keep: the tour's guide or language has changed meanwhile." in text_of(kept)
     assert "cannot be changed" not in text_of(kept)
+
+
+def test_a_partner_whose_tour_is_soon_reads_that_their_guide_stays(browser, booked, guide):
+    guide.guide_languages = "en"
+    booked.starts_at = utcnow() + timedelta(hours=3)
+    booked.ends_at = booked.blocked_until = booked.starts_at + timedelta(hours=2)
+    db.session.commit()
+
+    assert browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "3"}).status_code == 303
+
+    page = text_of(browser.get(f"/t/{booked.token}/"))
+    assert ("Greta spricht Englisch, aber kein Deutsch. Ihre Tour ist bald, deshalb bleibt Greta Ihr Guide. "
+            "Wenn das für Sie ein Problem ist, rufen Sie bitte das Stadtbüro an: +49 271 404-0") in page
+    assert "kein Guide frei" not in page

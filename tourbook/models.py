@@ -243,6 +243,9 @@ class AuditEntry(db.Model):
     actor: Mapped[User | None] = relationship()
 
 
+# An object's history (who declined a tour, on its page and when it is reassigned) without reading the whole log.
+Index("ix_audit_log_object", AuditEntry.object_type, AuditEntry.object_id)
+
 _AUDIT_INSERT = AuditEntry.__table__.insert()
 
 

@@ -20,7 +20,7 @@ from .availability import CityRules, Interval, check_interval, free_guides, near
 from .database import write_transaction
 from .hours import EngineInput, load_engine_input, reload_tours
 from .mail import queue_tour_messages
-from .models import City, Company, Role, Tour, User, record, utcnow
+from .models import AuditEntry, City, Company, Role, Tour, User, record, utcnow
 
 # --- errors ---------------------------------------------------------------------------------------
 
@@ -430,7 +430,9 @@ def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
     if tour.starts_at <= now:
         return False
     city = session.get(City, tour.city_id)
-    tried = {tour.guide_id} if tour.guide_id else set()
+    tried = _declined_by(session, tour.id)  # who declined it does not get it back by themselves
+    if tour.guide_id:
+        tried.add(tour.guide_id)
     choice = _choose(session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
                      skip=tried or None, reassigning=True)
     if choice.guide_id is None or not _lock_a_free_guide(
@@ -441,6 +443,14 @@ def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
     tour.assigned_at = now
     tour.language_accepted = False
     return True
+
+
+def _declined_by(session: Session, tour_id: int) -> set[int]:
+    """The guides who declined the tour (its audit entries)."""
+    return set(session.execute(
+        select(AuditEntry.actor_id).where(AuditEntry.object_type == "tour", AuditEntry.object_id == tour_id,
+                                          AuditEntry.action == "tour_declined", AuditEntry.actor_id.is_not(None))
+    ).scalars())
 
 
 def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: datetime, action: str,
@@ -594,8 +604,9 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
                           now: datetime | None = None) -> str | None:
     """The partner tells their interests, language and number of people on their page. A language their
     guide does not speak hands the tour to a free guide who does (as a decline would, returns 'reassigned');
-    when nobody who speaks it is free, the guide keeps the tour and the pages say that they do not speak it
-    (returns 'guide_lacks_language'): a tour in another language is better than none."""
+    when nobody who speaks it is free, or the tour is within the lead time, the guide keeps the tour and the
+    pages say that they do not speak it (returns 'guide_lacks_language'): a tour in another language is better
+    than none."""
     now = now or utcnow()
     if tour.status not in ("confirmed", "needs_guide") or tour.ends_at <= now:
         raise TourError("not_changeable")
@@ -618,7 +629,10 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         outcome = None
         previous = t.guide_id
         if language_changed and t.guide_lacks_language and t.starts_at > now:
-            outcome = "reassigned" if _speaker_takes_over(session, t, now) else "guide_lacks_language"
+            # Inside the lead time the guide may be on the way already: they keep the tour (and are told),
+            # rather than two guides coming, or none; the coordinator sees it and may still assign another.
+            soon = t.starts_at < now + timedelta(hours=session.get(City, t.city_id).lead_time_hours)
+            outcome = "reassigned" if not soon and _speaker_takes_over(session, t, now) else "guide_lacks_language"
         _changed(t, now)
         session.flush()
         details = {"outcome": outcome, "previous_guide_id": previous, "guide_id": t.guide_id} if outcome else {}
