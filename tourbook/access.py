@@ -25,9 +25,14 @@ def valid_slug(slug: str) -> bool:
     return len(slug) <= 60 and SLUG.fullmatch(slug) is not None
 
 
-def valid_id(object_id: int) -> bool:
+def _valid_id(object_id: int) -> bool:
     """An id the database can hold (PostgreSQL refuses a larger integer with an error): others exist nowhere."""
     return 0 < object_id <= MAX_ID
+
+
+def by_id(model: type, object_id: int):  # noqa: ANN201
+    """The row of ``model`` with the id from the address, or None (also for an id no database can hold)."""
+    return db.session.get(model, object_id) if _valid_id(object_id) else None
 
 
 def roles_required(*roles: Role) -> Callable:
@@ -62,15 +67,15 @@ def city_for(user: User, slug: str) -> City:
 
 def company_for(user: User, city: City, company_id: int) -> Company:
     """A company enrolled with a city the user manages."""
-    if not valid_id(company_id):
+    company = by_id(Company, company_id)
+    if company is None:
         abort(404)
-    company = db.session.get(Company, company_id)
     enrolled = db.session.execute(
         select(
             exists().where(company_cities.c.company_id == company_id, company_cities.c.city_id == city.id)
         )
     ).scalar()
-    if company is None or not enrolled:
+    if not enrolled:
         abort(404)
     return company
 
@@ -78,7 +83,7 @@ def company_for(user: User, city: City, company_id: int) -> Company:
 def managed_user_for(user: User, city: City, user_id: int) -> User:
     """An account the user manages within a city: its guides, and the HR staff of its companies.
     The admin also manages the city's coordinators."""
-    target = db.session.get(User, user_id) if valid_id(user_id) else None
+    target = by_id(User, user_id)
     if target is None:
         abort(404)
     if target.role == Role.GUIDE and target.city_id == city.id:
@@ -93,7 +98,7 @@ def managed_user_for(user: User, city: City, user_id: int) -> User:
 
 def guide_for(user: User, guide_id: int) -> User:
     """A guide whose hours the user may keep: the guide themself, their city's coordinator, the admin."""
-    guide = db.session.get(User, guide_id) if valid_id(guide_id) else None
+    guide = by_id(User, guide_id)
     if guide is None or guide.role != Role.GUIDE:
         abort(404)
     if user.role == Role.ADMIN or user.id == guide.id:
@@ -108,7 +113,7 @@ def tour_for(user: User, tour_id: int):  # noqa: ANN201
     their own."""
     from .models import Tour
 
-    tour = db.session.get(Tour, tour_id) if valid_id(tour_id) else None
+    tour = by_id(Tour, tour_id)
     if tour is None:
         abort(404)
     allowed = (

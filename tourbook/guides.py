@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from .access import city_for, guide_for, roles_required, valid_id
+from .access import by_id, city_for, guide_for, roles_required
 from .extensions import db
 from .forms import ABSENCE_REASON_CHOICES, WEEKDAY_CHOICES, AbsenceForm, GuideProfileForm, WindowForm
 from .hours import (
@@ -102,7 +102,7 @@ def _saved(guide: User, fragment: str, message: str):  # noqa: ANN202
 
 def _guides_own(model, row_id: int, guide: User):  # noqa: ANN001, ANN202
     """A window or absence of this guide, else 404."""
-    row = db.session.get(model, row_id) if valid_id(row_id) else None
+    row = by_id(model, row_id)
     if row is None or row.guide_id != guide.id:
         abort(404)
     return row

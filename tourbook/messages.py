@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from .access import city_for, roles_required, valid_id
+from .access import by_id, city_for, roles_required
 from .extensions import db
 from .htmx import redirect_to, render
 from .mail import retry_message, subject_of
@@ -36,7 +36,7 @@ def index(slug: str):
 @roles_required(Role.COORDINATOR, Role.ADMIN)
 def retry(slug: str, message_id: int):
     city = city_for(current_user, slug)
-    row = db.session.get(OutboxMessage, message_id) if valid_id(message_id) else None
+    row = by_id(OutboxMessage, message_id)
     if row is None or row.city_id != city.id:
         abort(404)
     retry_message(db.session, row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask_login import UserMixin
@@ -408,6 +408,11 @@ class Tour(db.Model):
     @property
     def interest_list(self) -> list[str]:
         return [i for i in self.interests.split(",") if i]
+
+    def within_lead_time(self, now: datetime) -> bool:
+        """The tour starts sooner than the city's lead time: too soon to be booked, and for another guide to
+        take it over because the partner asked for another language (the guide may be on the way already)."""
+        return self.starts_at < now + timedelta(hours=self.city.lead_time_hours)
 
     @property
     def guide_lacks_language(self) -> bool:

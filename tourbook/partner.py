@@ -71,7 +71,7 @@ def _page(tour: Tour, status: int = 200, wishes: WishesForm | None = None, **ext
     return render(
         "partner/page.html", "partner/_wishes.html", status=status, tour=tour, city=tour.city, wishes=wishes,
         interest_labels=dict(INTEREST_CHOICES), now=now, changeable=_changeable(tour, now),
-        soon=tour.starts_at < now + timedelta(hours=tour.city.lead_time_hours),  # too soon for another guide
+        soon=tour.within_lead_time(now),  # too soon for another guide to take over
         past=_past(tour, now), feedback_open=feedback_open(tour, now), **extra,
     )
 

@@ -445,11 +445,15 @@ def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
     return True
 
 
+def declines_of(tour_id: int) -> tuple:
+    """Where the audit log holds the tour's declines (the guide who declined, the reason in the details)."""
+    return (AuditEntry.object_type == "tour", AuditEntry.object_id == tour_id, AuditEntry.action == "tour_declined")
+
+
 def _declined_by(session: Session, tour_id: int) -> set[int]:
-    """The guides who declined the tour (its audit entries)."""
+    """The guides who declined the tour."""
     return set(session.execute(
-        select(AuditEntry.actor_id).where(AuditEntry.object_type == "tour", AuditEntry.object_id == tour_id,
-                                          AuditEntry.action == "tour_declined", AuditEntry.actor_id.is_not(None))
+        select(AuditEntry.actor_id).where(*declines_of(tour_id), AuditEntry.actor_id.is_not(None))
     ).scalars())
 
 
@@ -631,8 +635,8 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
         if language_changed and t.guide_lacks_language and t.starts_at > now:
             # Inside the lead time the guide may be on the way already: they keep the tour (and are told),
             # rather than two guides coming, or none; the coordinator sees it and may still assign another.
-            soon = t.starts_at < now + timedelta(hours=session.get(City, t.city_id).lead_time_hours)
-            outcome = "reassigned" if not soon and _speaker_takes_over(session, t, now) else "guide_lacks_language"
+            outcome = ("reassigned" if not t.within_lead_time(now) and _speaker_takes_over(session, t, now)
+                       else "guide_lacks_language")
         _changed(t, now)
         session.flush()
         details = {"outcome": outcome, "previous_guide_id": previous, "guide_id": t.guide_id} if outcome else {}

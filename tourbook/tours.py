@@ -41,6 +41,7 @@ from .services import (
     book_tour,
     cancel_tour,
     decline_tour,
+    declines_of,
     guides_free_for,
     mark_outcome,
     reschedule_tour,
@@ -283,9 +284,7 @@ def _guides_of(city_id: int) -> list[User]:
 def _declines(tour: Tour) -> list[tuple[User | None, str, datetime]]:
     """Who declined the tour, why and when, the latest first (for the coordinator)."""
     entries = db.session.execute(
-        select(AuditEntry).options(joinedload(AuditEntry.actor))
-        .where(AuditEntry.object_type == "tour", AuditEntry.object_id == tour.id,
-               AuditEntry.action == "tour_declined")
+        select(AuditEntry).options(joinedload(AuditEntry.actor)).where(*declines_of(tour.id))
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     ).scalars()
     return [(e.actor, (e.details or {}).get("reason", ""), e.at) for e in entries]
