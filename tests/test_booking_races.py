@@ -182,7 +182,7 @@ def test_twenty_processes_booking_the_only_free_guide_on_a_sqlite_file_make_one_
 MORNINGS = tuple((weekday, time(8), time(13)) for weekday in (1, 2))
 AFTERNOONS = tuple((weekday, time(12), time(20)) for weekday in (1, 2))
 ALL_DAY = tuple((weekday, time(8), time(20)) for weekday in (1, 2))
-KNOWN_CODES = {"no_guide", "slot_taken", "already_cancelled", "not_changeable", "started", "past", "too_soon",
+KNOWN_CODES = {"no_guide", "slot_taken", "busy", "already_cancelled", "not_changeable", "started", "past", "too_soon",
                "too_short", "too_long", "too_far", "end_before_start"}
 
 

@@ -509,6 +509,41 @@ def test_the_guide_marks_the_outcome_only_after_the_start(city, make_guide, book
     assert audit_actions(tour) == ["tour_booked", "tour_marked"]
 
 
+def test_a_cancellation_or_marking_that_meets_a_deadlock_is_tried_again(city, make_guide, book, monkeypatch):
+    """PostgreSQL ends one of two transactions that wait for each other (a deadlock): that change is tried
+    again with fresh data instead of ending in an error page; after three such rounds it says 'busy'."""
+    from sqlalchemy.exc import OperationalError
+
+    from tourbook import services
+
+    guide = make_guide(city)
+    day = day_after_now(7)
+    cancelled, marked = book(city, local(day, 9)), book(city, local(day, 14))
+    real_record = services.record
+    deadlocks = {"left": 1}
+
+    def record_after_a_deadlock(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if deadlocks["left"]:
+            deadlocks["left"] -= 1
+            raise OperationalError("UPDATE tours", {}, Exception("deadlock detected"))
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "record", record_after_a_deadlock)
+    cancel_tour(db.session, cancelled.booked_by, cancelled, "hr", "moved", now=NOW)
+    assert (refreshed(cancelled).status, refreshed(cancelled).sequence) == ("cancelled", 1)
+    assert audit_actions(cancelled) == ["tour_booked", "tour_cancelled"]
+
+    deadlocks["left"] = 1
+    mark_outcome(db.session, guide, marked, "done", now=local(day, 17))
+    assert (refreshed(marked).status, refreshed(marked).sequence) == ("done", 1)
+    assert audit_actions(marked) == ["tour_booked", "tour_marked"]
+
+    other = book(city, local(day_after_now(8), 9))
+    deadlocks["left"] = services.MAX_ATTEMPTS
+    assert code_of(cancel_tour, db.session, other.booked_by, other, "hr", "moved", now=NOW) == "busy"
+    assert refreshed(other).status == "confirmed"
+
+
 # --- the buffer ---------------------------------------------------------------------------------------------
 
 

@@ -1040,7 +1040,7 @@ def test_a_new_guide_shows_on_the_whole_page_also_when_the_page_was_in_that_lang
 
 def test_wishes_that_cannot_be_saved_right_now_keep_what_the_partner_chose(browser, booked, monkeypatch):
     def busy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise TourError("slot_taken")  # what the service says after three lost races in a row
+        raise TourError("busy")  # what the service says after three lost races in a row
 
     monkeypatch.setattr("tourbook.partner.update_partner_wishes", busy)
     for headers in ({}, {"HX-Request": "true"}):

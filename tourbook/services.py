@@ -282,9 +282,11 @@ def _locked_tour(session: Session, tour_id: int) -> Tour:
 MAX_ATTEMPTS = 3
 
 
-def _retrying(session: Session, attempt_body):  # noqa: ANN001, ANN202
-    """Run a booking body; a lost race on PostgreSQL (exclusion violation) or a busy SQLite is retried with
-    fresh data, and after MAX_ATTEMPTS the caller gets ``slot_taken``."""
+def _retrying(session: Session, attempt_body, gave_up: str = "slot_taken"):  # noqa: ANN001, ANN202
+    """Run the body of a change of tours in a write transaction and commit it. A lost race on PostgreSQL (an
+    exclusion violation, or a deadlock with a change of the same tours or guides) or a busy SQLite is retried
+    with fresh data; after MAX_ATTEMPTS the caller gets ``gave_up`` (``slot_taken`` for a booking or assignment,
+    ``busy`` for a change that takes no new slot). A TourError is the body's answer."""
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
         try:
@@ -295,13 +297,13 @@ def _retrying(session: Session, attempt_body):  # noqa: ANN001, ANN202
         except IntegrityError as exc:
             session.rollback()
             last_error = exc
-        except OperationalError as exc:  # SQLite: database is locked beyond the busy timeout
+        except OperationalError as exc:  # a deadlock (PostgreSQL), locked beyond the busy timeout (SQLite)
             session.rollback()
             last_error = exc
         except TourError:
             session.rollback()
             raise
-    raise TourError("slot_taken") from last_error
+    raise TourError(gave_up) from last_error
 
 
 def _new_token() -> str:
@@ -404,23 +406,24 @@ def cancel_tour(session: Session, actor: User | None, tour: Tour, by: str, reaso
                 now: datetime | None = None) -> Tour:
     """Cancel (by ``hr``, ``partner`` or ``coordinator``). Cancelling twice is an error, not a second change."""
     now = now or utcnow()
-    with write_transaction(session):
-        tour = _locked_tour(session, tour.id)
-        if tour.status == "cancelled":
-            session.rollback()
+    tour_id = tour.id
+
+    def attempt() -> Tour:
+        t = _locked_tour(session, tour_id)
+        if t.status == "cancelled":
             raise TourError("already_cancelled")
-        if tour.status in ("done", "no_show") or tour.ends_at <= now:
-            session.rollback()
+        if t.status in ("done", "no_show") or t.ends_at <= now:
             raise TourError("past")
-        tour.status = "cancelled"
-        tour.cancelled_at = now
-        tour.cancelled_by = by
-        tour.cancel_reason = reason
-        _changed(tour, now)
-        record(session, actor, "tour_cancelled", tour, city_id=tour.city_id, by=by)
-        queue_tour_messages(session, tour, "cancelled")
-        session.commit()
-    return tour
+        t.status = "cancelled"
+        t.cancelled_at = now
+        t.cancelled_by = by
+        t.cancel_reason = reason
+        _changed(t, now)
+        record(session, actor, "tour_cancelled", t, city_id=t.city_id, by=by)
+        queue_tour_messages(session, t, "cancelled")
+        return t
+
+    return _retrying(session, attempt, gave_up="busy")
 
 
 def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
@@ -494,7 +497,7 @@ def decline_tour(session: Session, guide: User, tour: Tour, reason: str, now: da
             raise TourError("not_changeable")
         return _reassign_or_flag(session, guide, t, now, "tour_declined", reason)
 
-    return _retrying(session, attempt)
+    return _retrying(session, attempt, gave_up="busy")
 
 
 def release_tours_of_absent_guide(session: Session, actor: User, guide: User, tours: list[Tour],
@@ -581,7 +584,7 @@ def accept_language(session: Session, coordinator: User, tour: Tour, now: dateti
                language=t.partner_language)
         return t
 
-    return _retrying(session, attempt)
+    return _retrying(session, attempt, gave_up="busy")
 
 
 def mark_outcome(session: Session, guide: User, tour: Tour, outcome: str, now: datetime | None = None) -> Tour:
@@ -592,16 +595,18 @@ def mark_outcome(session: Session, guide: User, tour: Tour, outcome: str, now: d
         raise TourError("not_changeable")
     if tour.starts_at > now:
         raise TourError("not_yet")
-    with write_transaction(session):
-        tour = _locked_tour(session, tour.id)
-        if tour.guide_id != guide.id or tour.status not in ("confirmed", "done", "no_show"):
-            session.rollback()
+    tour_id = tour.id
+
+    def attempt() -> Tour:
+        t = _locked_tour(session, tour_id)
+        if t.guide_id != guide.id or t.status not in ("confirmed", "done", "no_show"):
             raise TourError("not_changeable")
-        tour.status = outcome
-        _changed(tour, now)
-        record(session, guide, "tour_marked", tour, city_id=tour.city_id, outcome=outcome)
-        session.commit()
-    return tour
+        t.status = outcome
+        _changed(t, now)
+        record(session, guide, "tour_marked", t, city_id=t.city_id, outcome=outcome)
+        return t
+
+    return _retrying(session, attempt, gave_up="busy")
 
 
 def update_partner_wishes(session: Session, tour: Tour, interests: list[str], language: str, people: int,
@@ -649,4 +654,4 @@ def update_partner_wishes(session: Session, tour: Tour, interests: list[str], la
             queue_tour_messages(session, t, "language_spoken")  # and that it is one they speak again
         return outcome
 
-    return _retrying(session, attempt)
+    return _retrying(session, attempt, gave_up="busy")

@@ -71,6 +71,7 @@ def tour_error_message(error: TourError, city: City | None = None) -> str:
         "too_far": lambda: _("Tours are booked at most %(num)d days ahead.", num=city.horizon_days if city else 120),
         "no_guide": lambda: _("No guide is free at this time."),
         "slot_taken": lambda: _("This guide or time was just taken by another booking. Please choose again."),
+        "busy": lambda: _("This tour was being changed at the same moment. Please try again."),
         "already_cancelled": lambda: _("This tour is already cancelled."),
         "past": lambda: _("This tour has already taken place."),
         "started": lambda: _("This tour has already started."),
