@@ -6,6 +6,7 @@ import re
 
 import pytest
 from conftest import TEST_PASSWORD
+from factories_tours import MORNINGS_ONLY, bookable_day, local, make_guide_fixture, make_tour_fixture  # noqa: F401
 from flask import Flask
 from helpers_foundation import (  # noqa: F401 - fixtures
     HTMX,
@@ -24,7 +25,7 @@ from sqlalchemy import select
 
 from tourbook.demo import DEMO_PASSWORD
 from tourbook.extensions import db
-from tourbook.models import AuditEntry, Company, LoginSession, PasswordToken, Role, User
+from tourbook.models import AuditEntry, Company, LoginSession, PasswordToken, Role, Tour, User
 
 NEW_PASSWORD = "my own passphrase for touring"
 
@@ -180,6 +181,33 @@ def test_deactivating_an_account_ends_its_sessions_and_blocks_sign_in(
         data={"name": "Paula Pause", "email": guide.email, "language": "en", "active": "y"},
     )
     sign_in(new_client(app), guide.email, TEST_PASSWORD)
+
+
+def test_deactivating_a_guide_hands_their_tours_to_come_on_or_flags_them(
+    client, coordinator, make_guide, make_tour
+):
+    """No tour stays with a guide who is gone: each goes to a free guide who speaks the language, or needs one
+    (the coordinator's start page lists it); a tour that took place stays as it was."""
+    city = coordinator.city
+    leaving = make_guide(city, name="Paula Pause")
+    make_guide(city, windows=MORNINGS_ONLY, name="Moritz Morgen")
+    day = bookable_day()
+    morning = make_tour(leaving, local(day, 9))
+    afternoon = make_tour(leaving, local(day, 15))
+    past = make_tour(leaving, local(bookable_day(days=-14), 9), status="done")
+
+    response = client.post(f"/c/siegen/people/{leaving.id}", follow_redirects=True,
+                           data={"name": "Paula Pause", "email": leaving.email, "language": "en"})
+
+    page = text_of(response)
+    assert "The account of Paula Pause is saved." in page
+    assert "Tours of Paula Pause to come: 1 handed to other guides, 1 need a new guide." in page
+    db.session.expire_all()
+    assert db.session.get(Tour, morning.id).guide.name == "Moritz Morgen"
+    assert (db.session.get(Tour, afternoon.id).status, db.session.get(Tour, afternoon.id).guide_id) == (
+        "needs_guide", None)
+    assert db.session.get(Tour, past.id).guide_id == leaving.id
+    assert "1 tour needs a guide" in text_of(client.get("/c/siegen/"))
 
 
 def test_guides_can_be_found_by_name_or_email(client, coordinator, make_user):

@@ -38,6 +38,7 @@ from tourbook.services import (
     book_tour,
     cancel_tour,
     decline_tour,
+    enter_absence,
     mark_outcome,
     release_tours_of_absent_guide,
     reschedule_tour,
@@ -463,10 +464,7 @@ def test_an_absence_over_tours_reassigns_or_flags_them(city, make_guide, book):
     assert morning_tour.guide_id == afternoon_tour.guide_id == guide.id
     make_guide(city, windows=MORNINGS)  # can take the morning tour only
 
-    add_absence(db.session, guide, guide, day, day, None, None, "illness")
-    hit = tours_hit_by(db.session, guide.id, local(day, 0), local(day + timedelta(days=1), 0))
-    outcomes = release_tours_of_absent_guide(db.session, guide, guide, hit, now=NOW)
-    db.session.commit()
+    _absence, outcomes = enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
 
     assert [o["outcome"] for o in outcomes] == ["reassigned", "needs_guide"]
     assert refreshed(morning_tour).guide_id not in (None, guide.id)
@@ -832,8 +830,9 @@ def test_a_tour_that_needs_a_guide_tomorrow_gets_one_by_saving_its_time_again(ci
 def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     app, backend, city, make_guide, book, monkeypatch
 ):
-    """The absence locks the tours it hits first, all at once: saving one locks the guide's row (the feed
-    version trigger), and a cancellation of the next one, holding that tour, waits for the guide's row."""
+    """The absence locks the tours it hits first, all at once, then the guide's row: saving a tour locks its
+    guide's row (the feed version trigger), and a cancellation of the next one, holding that tour, waits for
+    the guide's row."""
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
     import threading
@@ -843,8 +842,6 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     from sqlalchemy.orm import Session
 
     from tourbook import services
-    from tourbook.hours import add_absence, tours_hit_by
-
     guide = make_guide(city)
     day = day_after_now(7)
     first, second = book(city, local(day, 9)), book(city, local(day, 14))
@@ -874,10 +871,7 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     thread.start()
     assert holding.wait(5)
     try:
-        add_absence(db.session, guide, guide, day, day, None, None, "illness")
-        hit = tours_hit_by(db.session, guide.id, local(day, 0), local(day + timedelta(days=1), 0))
-        services.release_tours_of_absent_guide(db.session, guide, guide, hit, now=NOW)
-        db.session.commit()
+        enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
     except BaseException as error:  # noqa: BLE001
         errors["absence"] = error
         db.session.rollback()
@@ -885,6 +879,125 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     engine.dispose()
     assert errors == {}
     assert (refreshed(first).status, refreshed(second).status) == ("needs_guide", "cancelled")
+
+
+@pytest.mark.parametrize("change", ["absence", "window_removed"])
+def test_a_booking_does_not_give_a_guide_a_tour_their_hours_lost_meanwhile(
+    app, backend, city, make_guide, book, monkeypatch, change
+):
+    """PostgreSQL: the booking chose the only free guide on what it read; before it locks the guide, the guide's
+    absence (or the removal of their window) is saved by another connection. Behind the lock the booking reads
+    the guide's calendar again and answers that nobody is free, instead of a tour inside the absence."""
+    if backend != "postgresql":
+        pytest.skip("SQLite: a booking holds the write lock from its first read")
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tourbook import services
+    from tourbook.hours import remove_window
+    from tourbook.models import AvailabilityWindow
+
+    guide = make_guide(city)
+    day = day_after_now(7)
+    guide_id = guide.id
+    engine = create_engine(db.engine.url)
+    real_choose = services._choose
+
+    def choose_then_the_hours_change(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        choice = real_choose(*args, **kwargs)
+        with app.app_context(), Session(engine) as other:
+            me = other.get(User, guide_id)
+            if change == "absence":
+                enter_absence(other, me, me, day, day, None, None, "illness", now=NOW)
+            else:
+                for window in other.execute(select(AvailabilityWindow).where(
+                        AvailabilityWindow.guide_id == guide_id)).scalars():
+                    remove_window(other, me, window)
+                other.commit()
+        monkeypatch.setattr(services, "_choose", real_choose)  # once
+        return choice
+
+    monkeypatch.setattr(services, "_choose", choose_then_the_hours_change)
+    try:
+        assert code_of(book, city, local(day, 9)) in ("slot_taken", "no_guide")
+    finally:
+        engine.dispose()
+    assert db.session.execute(select(Tour).where(Tour.guide_id == guide_id)).first() is None
+
+
+def test_an_absence_while_the_tour_is_moved_waits_for_the_move_and_is_saved(
+    app, backend, city, make_guide, book, monkeypatch
+):
+    """PostgreSQL: HR moves the guide's tour (holding the tour, about to lock the guide) while the guide's
+    absence for that day is entered: the absence waits for the move, then hands the moved tour on. It used to
+    take the guide's row first (its reference to the guide) and end in a deadlock, the absence lost."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions")
+    import threading
+    import time as clock
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tourbook import services
+    from tourbook.models import Absence
+
+    guide = make_guide(city)
+    day = day_after_now(7)
+    tour = book(city, local(day, 9))
+    assert tour.guide_id == guide.id
+    hr_id, tour_id = tour.booked_by_id, tour.id
+    holding = threading.Event()
+    errors: dict[str, BaseException] = {}
+    real_lock = services._lock_a_free_guide
+
+    def slow_lock(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if threading.current_thread().name == "move":
+            holding.set()
+            clock.sleep(1.0)  # the move holds its tour, before it locks the guide
+        return real_lock(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_lock_a_free_guide", slow_lock)
+    engine = create_engine(db.engine.url)
+
+    def move() -> None:
+        try:
+            with app.app_context(), Session(engine) as other:
+                reschedule_tour(other, other.get(User, hr_id), other.get(Tour, tour_id), local(day, 13),
+                                local(day, 15), now=NOW)
+        except BaseException as error:  # noqa: BLE001
+            errors["move"] = error
+
+    thread = threading.Thread(target=move, name="move")
+    thread.start()
+    assert holding.wait(5)
+    try:
+        _absence, outcomes = enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
+    except BaseException as error:  # noqa: BLE001
+        errors["absence"] = error
+        db.session.rollback()
+    thread.join(10)
+    engine.dispose()
+    assert errors == {}
+    assert db.session.execute(select(Absence).where(Absence.guide_id == guide.id)).scalar_one().reason == "illness"
+    moved = refreshed(tour)
+    assert (moved.starts_at, moved.status, moved.guide_id) == (local(day, 13), "needs_guide", None)
+    assert [o["outcome"] for o in outcomes] == ["needs_guide"]
+
+
+def test_a_new_time_does_not_give_the_tour_back_to_the_guide_who_declined_it(city, make_guide, book):
+    day = day_after_now(7)
+    first = make_guide(city)
+    tour = book(city, local(day, 9))
+    assert decline_tour(db.session, first, tour, "ill", now=NOW) == "needs_guide"
+
+    assert code_of(reschedule_tour, db.session, tour.booked_by, refreshed(tour), local(day, 9), local(day, 11),
+                   now=NOW) == "no_guide"
+    assert code_of(reschedule_tour, db.session, tour.booked_by, refreshed(tour), local(day, 13), local(day, 15),
+                   now=NOW) == "no_guide"
+    other = make_guide(city)
+    reschedule_tour(db.session, tour.booked_by, refreshed(tour), local(day, 13), local(day, 15), now=NOW)
+    assert (refreshed(tour).status, refreshed(tour).guide_id) == ("confirmed", other.id)
 
 
 def lacking(city: City) -> list[int]:

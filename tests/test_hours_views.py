@@ -1259,9 +1259,9 @@ def test_an_absence_saved_while_another_request_writes_is_saved_too_on_sqlite(
     login(guide)
     path = db.engine.url.database
     other_writer: list[str] = []
-    real_add_absence = guides.add_absence
+    real_enter_absence = guides.enter_absence
 
-    def add_absence_after_someone_else_wrote(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def enter_absence_after_someone_else_wrote(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         # Between the request's first read (the signed-in user) and its write, someone else writes.
         with sqlite3.connect(path, timeout=0.2) as other:
             try:
@@ -1269,9 +1269,9 @@ def test_an_absence_saved_while_another_request_writes_is_saved_too_on_sqlite(
                 other_writer.append("wrote")
             except sqlite3.OperationalError as error:
                 other_writer.append(str(error))
-        return real_add_absence(*args, **kwargs)
+        return real_enter_absence(*args, **kwargs)
 
-    monkeypatch.setattr(guides, "add_absence", add_absence_after_someone_else_wrote)
+    monkeypatch.setattr(guides, "enter_absence", enter_absence_after_someone_else_wrote)
     first = date.today() + timedelta(days=50)
     data = absence_data(first_day=first.isoformat(), last_day=first.isoformat(), reason="other")
     response = client.post(f"/guides/{guide.id}/absences", data=data, headers=EN)

@@ -13,8 +13,10 @@ from .access import city_for, company_for, managed_user_for, roles_required, val
 from .auth import create_password_link
 from .extensions import db
 from .forms import AccountForm, CompanyForm
+from .hours import calendar_changed
 from .htmx import redirect_to, render
 from .models import City, Company, Role, User, company_cities, record
+from .services import release_tours_of_deactivated_guide
 
 bp = Blueprint("accounts", __name__, url_prefix="/c/<slug>")
 
@@ -165,7 +167,12 @@ def person(slug: str, user_id: int):
     form = AccountForm(obj=target)
     if form.validate_on_submit() and not _email_taken(form, target):
         was_active = target.active
+        released = []
+        if target.role == Role.GUIDE and was_active and not form.active.data:
+            released = release_tours_of_deactivated_guide(db.session, current_user, target)
         form.populate_obj(target)
+        if target.role == Role.GUIDE:
+            calendar_changed(db.session, target.id)  # languages, or active: a booking at this moment reads again
         if target.id == current_user.id:
             g.user_language = target.language
         if was_active and not target.active:
@@ -180,6 +187,10 @@ def person(slug: str, user_id: int):
             form.email.errors.append(_("An account with this email already exists."))
         else:
             flash(_("The account of %(name)s is saved.", name=target.name), "success")
+            if released:
+                handed = sum(item["outcome"] == "reassigned" for item in released)
+                flash(_("Tours of %(name)s to come: %(handed)d handed to other guides, %(open)d need a new guide.",
+                        name=target.name, handed=handed, open=len(released) - handed), "warning")
             return redirect_to(_back_url(city, target))
     return render(
         "accounts/account_form.html", "accounts/_account_form.html", status=422 if form.errors else 200,

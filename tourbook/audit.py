@@ -51,6 +51,7 @@ ACTIONS = {
     "tour_cancelled": _l("Tour cancelled"),
     "tour_declined": _l("Tour declined by the guide"),
     "tour_released_absence": _l("Tour released for an absence"),
+    "tour_released_inactive": _l("Tour released: the guide's account was deactivated"),
     "tour_assigned": _l("Guide assigned"),
     "tour_language_accepted": _l("Guide kept without the partner's language"),
     "tour_marked": _l("Tour outcome recorded"),

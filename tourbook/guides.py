@@ -17,8 +17,8 @@ from .forms import ABSENCE_REASON_CHOICES, WEEKDAY_CHOICES, AbsenceForm, GuidePr
 from .hours import (
     HoursError,
     absence_instants,
-    add_absence,
     add_window,
+    calendar_changed,
     public_holidays,
     remove_absence,
     remove_window,
@@ -29,6 +29,8 @@ from .hours import (
 from .htmx import redirect_to, render
 from .i18n import fmt_datetime
 from .models import Absence, AvailabilityWindow, HolidayOptIn, Role, Tour, User, record, utcnow
+from .services import TourError, enter_absence
+from .tours import tour_error_message
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
 
@@ -150,17 +152,14 @@ def new_absence(guide_id: int):
     form = AbsenceForm(prefix="absence")
     if form.validate():
         try:
-            absence = add_absence(db.session, current_user, guide, form.first_day.data, form.last_day.data,
-                                  form.start_time.data, form.end_time.data, form.reason.data)
+            _absence, outcome = enter_absence(db.session, current_user, guide, form.first_day.data,
+                                              form.last_day.data, form.start_time.data, form.end_time.data,
+                                              form.reason.data)
         except HoursError as error:
-            db.session.rollback()
             _apply_error(form, error)
+        except TourError as error:  # busy: changed by others at this moment, three times over
+            form.first_day.errors.append(tour_error_message(error, guide.city))
         else:
-            affected = tours_hit_by(db.session, guide.id, absence.starts_at, absence.ends_at)
-            from .services import release_tours_of_absent_guide
-
-            outcome = release_tours_of_absent_guide(db.session, current_user, guide, affected)
-            db.session.commit()
             message = _("The absence is saved.")
             if request.headers.get("HX-Request") != "true":
                 flash(message, "success")
@@ -208,6 +207,7 @@ def profile(guide_id: int):
     guide = guide_for(current_user, guide_id)
     form = GuideProfileForm(prefix="profile")
     if form.validate():
+        calendar_changed(db.session, guide.id)  # a booking of the guide at this moment reads them again
         guide.guide_languages = ",".join(form.languages.data)
         guide.daily_limit = form.daily_limit.data
         guide.weekly_limit = form.weekly_limit.data

@@ -3,7 +3,7 @@ hands the availability engine exactly the rows that can matter for a time range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from typing import NamedTuple
@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     type_coerce,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -155,14 +156,6 @@ def _tours_overlapping(of_guides: ColumnElement) -> list[ColumnElement]:
         _tours.blocked_until > bindparam("range_start"),
         _tours.id != bindparam("exclude_tour_id"),
     ]
-
-
-@cache
-def _guide_tours_statement(dialect: str) -> Select:
-    """The blocking tours of the guides in the list parameter ``found`` (for reload_tours)."""
-    return select(_tours.guide_id, _instant(_tours.starts_at, dialect), _instant(_tours.ends_at, dialect)).where(
-        *_tours_overlapping(among(_tours.guide_id, "found", dialect))
-    )
 
 
 # What a row of the calendars statement is: kind first, then the columns of windows or of absences and tours,
@@ -383,26 +376,6 @@ def _blocking_range(zone: ZoneInfo, first: date, last: date, buffer: timedelta) 
             datetime.combine(week_end, time(), zone).astimezone(UTC) + buffer)
 
 
-def reload_tours(session: Session, city: City, start: datetime, end: datetime, data: EngineInput, guide_id: int,
-                 *, exclude_tour_id: int | None = None) -> GuideCalendar | None:
-    """The guide's calendar from ``data`` (load_engine_input for the same question) with their tours read
-    again: after a booking locked the guide, the tours are what another booking may have changed meanwhile.
-    None when ``data`` has no such guide."""
-    calendar = next((g for g in data.guides if g.guide_id == guide_id), None)
-    if calendar is None:
-        return None
-    zone = ZoneInfo(city.timezone)
-    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-    session.flush()
-    connection = session.connection()
-    dialect = connection.dialect.name
-    rows = connection.execute(_guide_tours_statement(dialect), {
-        "found": [guide_id], **_range_params(zone, first, last, data.rules.buffer, exclude_tour_id),
-    }).all()
-    parse = _instant_reader(dialect)
-    return replace(calendar, tours=tuple(Interval(parse(a), parse(b)) for _g, a, b in rows))
-
-
 # --- changing a guide's hours ---------------------------------------------------------------------
 
 EARLIEST = time(6, 0)
@@ -420,6 +393,15 @@ def _periods_overlap(a_from: date | None, a_until: date | None, b_from: date | N
     return (a_until is None or b_from is None or b_from <= a_until) and (
         b_until is None or a_from is None or a_from <= b_until
     )
+
+
+def calendar_changed(session: Session, guide_id: int) -> None:
+    """A change of the guide's hours (windows, absences, holidays, languages, limits) counts up
+    ``users.feed_version`` as a change of their tours does (by triggers), in the changing transaction, and
+    locks their row until it ends: a booking that chose the guide on what it read before waits for the lock,
+    then finds the count moved and reads their calendar again (services._still_free). Call it after the
+    change's checks and, when tours are locked too, after them (tours first, then guides)."""
+    session.execute(update(User).where(User.id == guide_id).values(feed_version=User.feed_version + 1))
 
 
 def add_window(
@@ -445,6 +427,7 @@ def add_window(
             and _periods_overlap(valid_from, valid_until, other.valid_from, other.valid_until)
         ):
             raise HoursError("start", "overlap")
+    calendar_changed(session, guide.id)
     window = AvailabilityWindow(
         guide_id=guide.id, weekday=weekday, start_minute=start_minute, end_minute=end_minute,
         valid_from=valid_from, valid_until=valid_until,
@@ -456,6 +439,7 @@ def add_window(
 
 
 def remove_window(session: Session, actor: User, window: AvailabilityWindow) -> None:
+    calendar_changed(session, window.guide_id)
     guide = session.get(User, window.guide_id)
     record(session, actor, "window_removed", window, city_id=guide.city_id if guide else None,
            guide_id=window.guide_id)
@@ -488,20 +472,27 @@ def tours_hit_by(session: Session, guide_id: int, starts_at: datetime, ends_at: 
     )
 
 
-def add_absence(
-    session: Session, actor: User, guide: User, first_day: date, last_day: date, start: time | None,
-    end: time | None, reason: str,
-) -> Absence:
+def checked_absence(city: City, first_day: date, last_day: date, start: time | None, end: time | None
+                    ) -> tuple[datetime, datetime]:
+    """The instants of an absence; HoursError when the days or times cannot be one."""
     if last_day < first_day:
         raise HoursError("last_day", "order")
     if (last_day - first_day).days > 366:
         raise HoursError("last_day", "too_long")
     if first_day < date(2000, 1, 1) or last_day > date(2100, 12, 31):
         raise HoursError("first_day", "out_of_range")
-    city = session.get(City, guide.city_id)
     starts_at, ends_at = absence_instants(city, first_day, last_day, start, end)
     if ends_at <= starts_at:
         raise HoursError("end_time", "order")
+    return starts_at, ends_at
+
+
+def add_absence(
+    session: Session, actor: User, guide: User, first_day: date, last_day: date, start: time | None,
+    end: time | None, reason: str,
+) -> Absence:
+    starts_at, ends_at = checked_absence(session.get(City, guide.city_id), first_day, last_day, start, end)
+    calendar_changed(session, guide.id)
     absence = Absence(
         guide_id=guide.id, first_day=first_day, last_day=last_day,
         start_minute=minute_of(start) if start else None, end_minute=minute_of(end) if end else None,
@@ -514,6 +505,7 @@ def add_absence(
 
 
 def remove_absence(session: Session, actor: User, absence: Absence) -> None:
+    calendar_changed(session, absence.guide_id)
     guide = session.get(User, absence.guide_id)
     record(session, actor, "absence_removed", absence, city_id=guide.city_id if guide else None,
            guide_id=absence.guide_id)
@@ -530,5 +522,6 @@ def set_holiday_opt_in(session: Session, actor: User, guide: User, day: date, wo
         session.delete(existing)
     else:
         return
+    calendar_changed(session, guide.id)
     record(session, actor, "holiday_opt_in" if works else "holiday_opt_out", guide, city_id=guide.city_id,
            day=day.isoformat())

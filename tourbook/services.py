@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from .assignment import Candidate, rank_guides
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
 from .database import write_transaction
-from .hours import EngineInput, load_engine_input, reload_tours
+from .hours import EngineInput, HoursError, add_absence, checked_absence, load_engine_input, tours_hit_by
 from .mail import queue_tour_messages
-from .models import AuditEntry, City, Company, Role, Tour, User, record, utcnow
+from .models import Absence, AuditEntry, City, Company, Role, Tour, User, record, utcnow
 
 # --- errors ---------------------------------------------------------------------------------------
 
@@ -250,13 +250,15 @@ def _still_free(session: Session, city: City, choice: Choice, guide: User, start
     else they join ``tried``."""
     read = choice.data.fairness.get(guide.id)
     if read is None or read.tours_version != guide.feed_version:
-        # The database counts every change of the guide's tours in their row (users.feed_version, by
-        # triggers, in the changing transaction): a count other than when the choice read their tours
-        # means they changed since; read them again. The same count, now that the lock waited for any
-        # such change, means the choice's data still holds for them.
+        # The database counts every change of the guide's calendar in their row (users.feed_version: tours by
+        # triggers, hours by hours.calendar_changed, in the changing transaction): a count other than when the
+        # choice read it means their tours, windows, absences, holidays or limits changed since; read their
+        # calendar again. The same count, now that the lock waited for any such change, means the choice's
+        # data still holds for them.
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-        calendar = reload_tours(session, city, start, end, choice.data, guide.id, exclude_tour_id=exclude_tour_id)
-        if calendar is None or guide.id not in free_guides(choice.data.rules, [calendar], start, end, now):
+        again = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide.id],
+                                  covering=True)
+        if guide.id not in free_guides(choice.data.rules, again.guides, start, end, now):
             tried.add(guide.id)
             return False
     choice.guide_id, choice.guide = guide.id, guide
@@ -300,7 +302,7 @@ def _retrying(session: Session, attempt_body, gave_up: str = "slot_taken"):  # n
         except OperationalError as exc:  # a deadlock (PostgreSQL), locked beyond the busy timeout (SQLite)
             session.rollback()
             last_error = exc
-        except TourError:
+        except (TourError, HoursError):
             session.rollback()
             raise
     raise TourError(gave_up) from last_error
@@ -372,9 +374,12 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
             raise TourError("not_changeable")
         city = session.get(City, t.city_id)
         same_time = (start, end) == (t.starts_at, t.ends_at)  # a tour that needs a guide, asking again
+        # A guide who declined the tour does not get it back by a new time either (the coordinator may assign
+        # them); its guide (given back by the coordinator, say) keeps it when free.
+        passed_over = tried | (_declined_by(session, t.id) - {t.guide_id})
         choice = _choose(
-            session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id, skip=tried,
-            lead_time=timedelta(0) if same_time else None,
+            session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id,
+            skip=passed_over, lead_time=timedelta(0) if same_time else None,
         )
         if choice.problem:
             raise TourError(choice.problem, "start")
@@ -521,6 +526,47 @@ def release_tours_of_absent_guide(session: Session, actor: User, guide: User, to
         outcome = _reassign_or_flag(session, actor, tour, now, "tour_released_absence", "absence")
         results.append({"tour": tour, "outcome": outcome})
     return results
+
+
+def release_tours_of_deactivated_guide(session: Session, actor: User, guide: User, now: datetime | None = None
+                                       ) -> list[dict]:
+    """A guide's account is deactivated (inside the caller's transaction): each of their tours to come goes to
+    another free guide or is marked needs_guide, as for an absence; none stays with nobody to give it. Call it
+    before the account is saved: the tours are locked first (then the guide's row, by saving it)."""
+    now = now or utcnow()
+    tours = list(session.execute(
+        select(Tour).where(Tour.guide_id == guide.id, Tour.status == "confirmed", Tour.starts_at > now)
+        .order_by(Tour.id).with_for_update().execution_options(populate_existing=True)
+    ).scalars())
+    guide.active = False  # saved with the next statement: not a guide any reassignment may choose
+    return [{"tour": tour, "outcome": _reassign_or_flag(session, actor, tour, now, "tour_released_inactive",
+                                                        "inactive")}
+            for tour in tours]
+
+
+def enter_absence(session: Session, actor: User, guide: User, first_day: date, last_day: date,
+                  start: time | None, end: time | None, reason: str, now: datetime | None = None
+                  ) -> tuple[Absence, list[dict]]:
+    """An absence of the guide, and what became of the tours it hits (release_tours_of_absent_guide), in one
+    transaction. The order of locks is that of every change of tours: the tours the absence hits first, then
+    the guide's row (hours.calendar_changed, which also makes a booking of the guide at this moment wait or
+    read their calendar again); the tours are read once more behind the guide's lock (a booking that held it
+    has added one). A deadlock with another change is tried again. Raises HoursError for the absence's
+    fields, TourError ``busy`` after MAX_ATTEMPTS lost rounds."""
+    now = now or utcnow()
+    city = session.get(City, guide.city_id)
+
+    def attempt() -> tuple[Absence, list[dict]]:
+        starts_at, ends_at = checked_absence(city, first_day, last_day, start, end)
+        hit = [t.id for t in tours_hit_by(session, guide.id, starts_at, ends_at)]
+        if hit:
+            session.execute(select(Tour.id).where(Tour.id.in_(hit)).order_by(Tour.id).with_for_update()).all()
+        absence = add_absence(session, actor, guide, first_day, last_day, start, end, reason)
+        released = release_tours_of_absent_guide(session, actor, guide,
+                                                 tours_hit_by(session, guide.id, starts_at, ends_at), now)
+        return absence, released
+
+    return _retrying(session, attempt, gave_up="busy")
 
 
 def assign_tour(session: Session, coordinator: User, tour: Tour, guide_id: int, reason: str,
