@@ -1026,7 +1026,7 @@ def test_a_coordinator_who_keeps_a_guide_without_the_language_takes_the_tour_off
         == [("guide_language",)]
     entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "tour_language_accepted")).scalar_one()
     assert (entry.actor_id, entry.details["language"], entry.details["guide_id"]) == (coordinator.id, "en", german.id)
-    assert code_of(accept_language, db.session, coordinator, tour, now=NOW) == "language_spoken"  # twice
+    assert code_of(accept_language, db.session, coordinator, tour, now=NOW) == "already_kept"  # twice
 
     # Another language later is a new question: the tour is on the list again.
     assert update_partner_wishes(db.session, tour, [], "fr", 1, now=NOW) == "guide_lacks_language"

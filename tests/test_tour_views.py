@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from html import unescape
 
 import pytest
+from babel.dates import format_date
 from factories_tours import (  # noqa: F401 - fixtures
     AFTERNOONS_ONLY,
     BERLIN,
@@ -608,6 +609,8 @@ def test_hr_reschedules_and_the_partner_link_stays(client, booked, day):
     form = client.get(f"/tours/{booked.id}/reschedule")
     assert form.status_code == 200
     assert times_shown(form) == (day.isoformat(), "10:00", "12:00")
+    assert f"Now: {format_date(day, 'full', locale='en_GB')}, 10:00–12:00, with {booked.partner_first_name}." in \
+        text_of(form)
 
     response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "14:00",
                                                                    "end": "16:30"})
@@ -717,6 +720,21 @@ def test_reschedule_offers_alternatives_and_adopts_one(client, booked, make_guid
     assert adopted.status_code == 200
     alt_day, alt_start, alt_end = alternatives[0].split("|")
     assert times_shown(adopted) == (alt_day, alt_start, alt_end)
+    assert only_tour().sequence == 0
+
+
+def test_reschedule_does_not_offer_the_tours_own_time_as_an_alternative(client, booked, guide, day):
+    """Moving the tour to the next day, when its only guide is away: the nearest free time is the tour's own,
+    which is no alternative (it was offered first)."""
+    from tourbook.hours import add_absence
+
+    next_day = day + timedelta(days=1)
+    add_absence(db.session, guide, guide, next_day, next_day, None, None, "illness")
+    db.session.commit()
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": next_day.isoformat(), "start": "10:00",
+                                                                   "end": "12:00", "check": "1"})
+    alternatives = alternatives_of(response)
+    assert alternatives and f"{day.isoformat()}|10:00|12:00" not in alternatives
     assert only_tour().sequence == 0
 
 
@@ -834,7 +852,14 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     assert re.search(r"Greta Guide on .*: Ill", text_of(show))
     options = re.findall(r'<option[^>]*value="(\d+)"[^>]*>([^<]*)</option>', show.get_data(as_text=True))
     assert [unescape(label) for _value, label in options] == [
-        "Sam Spare – not free at this time", "Greta Guide – declined this tour"]
+        "Choose a guide", "Sam Spare – not free at this time", "Greta Guide – declined this tour"]
+    # Nobody to choose: the page says so and how a guide becomes free, and chooses nobody by itself.
+    assert "No guide of the city is free at this time." in text_of(show)
+    html = show.get_data(as_text=True)
+    assert f'href="/c/{city.slug}/week?start={tour.starts_at.astimezone(BERLIN).date().isoformat()}"' in html
+    assert f'href="/tours/{tour.id}/reschedule"' in html and "Change the time" in text_of(show)
+    nobody = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": "0", "assign-reason": "x"})
+    assert nobody.status_code == 422 and "Please choose a guide of this city." in text_of(nobody)
 
     no_reason = client.post(f"/tours/{tour.id}/assign",
                             data={"assign-guide": str(spare.id), "assign-reason": ""})
@@ -851,6 +876,7 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     back = make_guide(city, name="Bea Back", languages=("de", "en"))
     options = re.findall(r'<option[^>]*>([^<]*)</option>', client.get(f"/tours/{tour.id}").get_data(as_text=True))
     assert options[:2] == ["Bea Back – free at this time", "Anna Alt – free at this time, does not speak English"]
+    assert "No guide of the city is free" not in text_of(client.get(f"/tours/{tour.id}"))
     assigned = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(back.id),
                                                              "assign-reason": "Bea speaks English"})
     assert assigned.status_code == 303
@@ -1122,7 +1148,7 @@ def test_the_coordinator_keeps_a_guide_without_the_language_and_the_attention_li
 
     again = client.post(f"/tours/{tour.id}/keep-guide")
     assert again.status_code == 409
-    assert "Nothing to keep: the tour's guide or language has changed meanwhile." in text_of(again)
+    assert "This guide is kept already." in text_of(again)
 
     client.post("/logout")
     login(hr)

@@ -623,8 +623,10 @@ def accept_language(session: Session, coordinator: User, tour: Tour, now: dateti
         t = _locked_tour(session, tour_id)
         if t.status not in ("confirmed", "needs_guide") or t.ends_at <= now:
             raise TourError("not_changeable")
-        if not t.guide_lacks_language or t.language_accepted:  # (a tour that needs a guide has none to keep)
-            raise TourError("language_spoken")  # meanwhile another guide, or another language, or done already
+        if t.language_accepted:
+            raise TourError("already_kept")  # a second click, or another coordinator at the same moment
+        if not t.guide_lacks_language:  # (a tour that needs a guide has none to keep)
+            raise TourError("language_spoken")  # meanwhile another guide, or another language
         t.language_accepted = True
         record(session, coordinator, "tour_language_accepted", t, city_id=t.city_id, guide_id=t.guide_id,
                language=t.partner_language)

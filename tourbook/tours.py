@@ -80,6 +80,7 @@ def tour_error_message(error: TourError, city: City | None = None) -> str:
         "guide_not_free": lambda: _("This guide is not free at that time."),
         "unknown_guide": lambda: _("Please choose a guide of this city."),
         "same_guide": lambda: _("This guide already has the tour."),
+        "already_kept": lambda: _("This guide is kept already."),
         "language_spoken": lambda: _("Nothing to keep: the tour's guide or language has changed meanwhile."),
         "bad_outcome": lambda: _("Unknown result."),
     }
@@ -198,14 +199,17 @@ def _adopt(form: WhenForm) -> bool:
 
 
 def _availability_context(city: City | None, day: date | None, start: time | None, end: time | None,
-                          language: str | None, exclude_tour_id: int | None = None) -> dict:
+                          language: str | None, exclude_tour_id: int | None = None,
+                          current: tuple[datetime, datetime] | None = None) -> dict:
+    """``current``: the tour's own time, which is no alternative for moving it."""
     if city is None or day is None or start is None or end is None:
         return {"availability": None}
     begin, finish = _interval(city, day, start, end)
     result = availability_for(db.session, city, begin, finish, language, exclude_tour_id=exclude_tour_id)
     zone = _zone(city)
     # The nearest ones, shown in the order of the day.
-    alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)]
+    alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)
+                    if (a.start, a.end) != current]
     problem = tour_error_message(TourError(result.problem), city) if result.problem else None
     return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city,
             "free_languages": ", ".join(language_label(code) for code in result.languages),
@@ -323,7 +327,13 @@ def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
         had_it = guide.id in declined or guide.id == tour.guide_id
         return had_it, guide.id not in free, guide.id not in speaks, guide.name
 
-    form.guide.choices = select_choices((g.id, label(g)) for g in sorted(guides, key=order))
+    choices = [(g.id, label(g)) for g in sorted(guides, key=order)]
+    # Nobody to choose: the form says so and how a guide becomes free, and chooses nobody by itself.
+    form.nobody_free = not (free - declined - {tour.guide_id})
+    form.tour_day = tour.starts_at.astimezone(_zone(tour.city)).date()  # for the week overview's link
+    if form.nobody_free:
+        choices.insert(0, (0, _("Choose a guide")))
+    form.guide.choices = select_choices(choices)
     return form
 
 
@@ -405,7 +415,8 @@ def reschedule(tour_id: int):
         else:
             status = 422
     context = _availability_context(tour.city, form.day.data, form.start.data, form.end.data,
-                                    tour.partner_language, exclude_tour_id=tour.id)
+                                    tour.partner_language, exclude_tour_id=tour.id,
+                                    current=(tour.starts_at, tour.ends_at) if tour.status == "confirmed" else None)
     return render("tours/reschedule.html", "tours/_reschedule_form.html", status=status, tour=tour, form=form,
                   tz=tour.city.timezone, adopted=adopted, **context)
 
