@@ -985,6 +985,18 @@ def test_week_view_shows_windows_absences_and_tours_per_guide_and_day(
     assert hakan[3].count("Tour") == 1  # the cancelled tour is not shown
     assert hakan[4] == "–"  # the Friday window is no longer valid
     assert "Otto Elsewhere" not in text and "Ina Inactive" not in text
+    tour_link = f'href="/tours/{week_setup["tour"].id}"'
+    assert tour_link in response.get_data(as_text=True)  # the tour's badge leads to the tour
+    # The weekdays as in Britain, day first; an absence of part of a day says which part.
+    assert f"Mon {monday.day}/{monday.month}" in text
+    tuesday, friday = monday + timedelta(days=1), monday + timedelta(days=4)
+    db.session.add(Absence(guide_id=week_setup["hakan"].id, first_day=friday, last_day=friday + timedelta(days=1),
+                           start_minute=14 * 60, end_minute=11 * 60, starts_at=local(friday, 14),
+                           ends_at=local(friday + timedelta(days=1), 11), reason="holiday"))
+    db.session.commit()
+    hakan = week_cells(client.get(f"/c/{city.slug}/week", query_string={"start": tuesday.isoformat()}, headers=EN),
+                       "Hakan Helper")
+    assert hakan[4:6] == ["absent from 14:00: Holiday", "absent until 11:00: Holiday"]
 
 
 def test_week_view_navigates_by_week_as_fragment_and_full_page(client, login, coordinator, city, week_setup):

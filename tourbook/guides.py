@@ -283,8 +283,13 @@ def week(slug: str):
     for a in absences:
         for d in days:
             day_start = datetime.combine(d, time(), zone)
-            if a.starts_at < day_start + timedelta(days=1) and a.ends_at > day_start:
-                cells[(a.guide_id, d)]["absent"].append(a)
+            day_end = datetime.combine(d + timedelta(days=1), time(), zone)
+            if a.starts_at < day_end and a.ends_at > day_start:  # the part of the day it takes, if not all
+                cells[(a.guide_id, d)]["absent"].append({
+                    "reason": a.reason,
+                    "from": a.starts_at.astimezone(zone).strftime("%H:%M") if a.starts_at > day_start else None,
+                    "until": a.ends_at.astimezone(zone).strftime("%H:%M") if a.ends_at < day_end else None,
+                })
     for t in tours:
         d = t.starts_at.astimezone(zone).date()
         if (t.guide_id, d) in cells:
