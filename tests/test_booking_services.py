@@ -314,8 +314,10 @@ def test_a_declined_tour_goes_to_another_free_guide(city, make_guide, book):
     assert audit_actions(tour) == ["tour_booked", "tour_declined"]
 
 
-def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, book):
+def test_a_declined_tour_without_another_guide_needs_a_guide(city, coordinator, make_user, make_guide, book):
     guide = make_guide(city)
+    german_coordinator = make_user(Role.COORDINATOR, city=city, language="de")
+    make_user(Role.COORDINATOR, city=city, active=False)
     make_guide(city, windows=AFTERNOONS)  # not free in the morning
     tour = book(city, local(day_after_now(7), 9))
 
@@ -325,6 +327,18 @@ def test_a_declined_tour_without_another_guide_needs_a_guide(city, make_guide, b
     assert (tour.status, tour.guide_id, tour.sequence) == ("needs_guide", None, 1)
     # The guide who declined is not given the tour back, even though they are free.
     assert db.session.execute(select(Tour.guide_id)).scalars().all() == [None]
+    # The city's (active) coordinators hear of it at once, each in their language.
+    told = {m.recipient: m for m in db.session.execute(
+        select(OutboxMessage).where(OutboxMessage.kind == "coordinator_needs_guide")).scalars()}
+    assert set(told) == {coordinator.email, german_coordinator.email}
+    for message in told.values():
+        render_message(db.session, message)
+    english, german = told[coordinator.email], told[german_coordinator.email]
+    assert english.subject.startswith("Tour on ") and english.subject.endswith(" needs a guide")
+    assert "The tour for Alex has no guide any more" in english.body_text
+    assert "no other guide who speaks German is free" in english.body_text
+    assert f"/tours/{tour.id}" in english.body_text and 'href="http' in english.body_html
+    assert german.subject.startswith("Tour am ") and "braucht einen Guide" in german.subject
 
 
 def test_a_declined_tour_goes_only_to_a_guide_who_speaks_the_partners_language(city, make_guide, make_tour, book):

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from .calendars import render_calendar
 from .i18n import fmt_datetime
-from .models import City, Company, OutboxMessage, Tour, User, utcnow
+from .models import City, Company, OutboxMessage, Role, Tour, User, utcnow
 
 log = logging.getLogger("tourbook.mail")
 
@@ -102,6 +102,7 @@ def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
         ("cancelled", "hr"): lambda: _("Tour cancelled: %(when)s", when=when),
         ("cancelled", "guide"): lambda: _("Tour cancelled: %(when)s", when=when),
         ("needs_guide", "hr"): lambda: _("A new guide is being found for the tour on %(when)s", when=when),
+        ("needs_guide", "coordinator"): lambda: _("Tour on %(when)s needs a guide", when=when),
         ("needs_guide", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
         ("released", "guide"): lambda: _("Tour on %(when)s no longer with you", when=when),
         ("reminder", "partner"): lambda: _("Tomorrow: your tour of %(city)s", city=city.name),
@@ -158,6 +159,11 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
             gone = "needs_guide" if tour.status == "needs_guide" else "released"
             add(f"{base_key}:released:{previous.email}", f"guide_{gone}", previous.email, previous.language,
                 "guide", gone, "guide_tour", None, event="released")
+    if event == "needs_guide":  # the city office finds a guide: its coordinators hear of it at once
+        for coordinator in session.execute(select(User).where(
+                User.city_id == tour.city_id, User.role == Role.COORDINATOR, User.active.is_(True))).scalars():
+            add(f"{base_key}:coordinator:{coordinator.email}", "coordinator_needs_guide", coordinator.email,
+                coordinator.language, "coordinator", event, "coordinator_tour", None)
     if rows:
         # One statement text for any number of rows (executemany; psycopg sends them in one pipeline), compiled
         # once: a VALUES list built per call was compiled again on every booking.
