@@ -1021,12 +1021,44 @@ def test_the_partner_updates_wishes_and_the_sequence_goes_up(browser, booked):
     assert bad.status_code == 422 and "Between 1 and 20." in text_of(bad)
     assert only_tour().sequence == 4
 
-    # The page switched to German, the tour's language kept as English: saving shows it in English again,
-    # so the whole page comes again, as without JavaScript.
+    # The page switched to German, the tour's language kept as English: the page stays in German, and the
+    # section answers in place.
     browser.get(f"/t/{booked.token}/?lang=de")
-    shown = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "2"},
+    shown = browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "3"},
                          headers={"HX-Request": "true"})
-    assert shown.status_code == 204 and shown.headers["HX-Redirect"] == f"/t/{booked.token}/"
+    assert shown.status_code == 200
+    assert "Vielen Dank, wir haben das an Ihren Guide weitergegeben." in text_of(shown)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["plain", "htmx"])
+def test_the_partner_page_stays_in_the_language_the_partner_chose_when_the_tour_keeps_its_own(
+    browser, booked, headers
+):
+    """A German tour, the page switched to English: saving interests and people (German still) keeps the
+    page in English; only choosing another language for the tour brings the page in that language."""
+    booked.partner_language = "de"
+    db.session.commit()
+    browser.get(f"/t/{booked.token}/?lang=en")
+
+    saved = browser.post(f"/t/{booked.token}/wishes", headers=headers,
+                         data={"interests": ["nature"], "language": "de", "people": "5"})
+
+    if headers:
+        assert saved.status_code == 200
+        assert "Thank you, we passed this on to your guide." in text_of(saved)
+        assert "Vielen Dank" not in text_of(saved)
+    else:
+        assert saved.status_code == 303
+    page = browser.get(f"/t/{booked.token}/")
+    assert '<html lang="en">' in page.get_data(as_text=True)
+    assert "Your tour of Siegen Testcity" in text_of(page)
+    assert (only_tour().interest_list, only_tour().people) == (["nature"], 5)
+
+    # A real change of the tour's language: the page follows it, the earlier choice of English is gone.
+    browser.post(f"/t/{booked.token}/wishes", data={"language": "en", "people": "5"}, headers=headers)
+    browser.post(f"/t/{booked.token}/wishes", data={"language": "de", "people": "5"}, headers=headers)
+    assert only_tour().partner_language == "de"
+    assert "Ihre Tour durch Siegen Testcity" in text_of(browser.get(f"/t/{booked.token}/"))
 
 
 def test_a_partner_who_chooses_a_language_their_guide_does_not_speak_gets_a_guide_who_does(

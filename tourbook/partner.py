@@ -107,7 +107,10 @@ def wishes(token: str):
     form = WishesForm()
     htmx = request.headers.get("HX-Request") == "true"
     if form.validate():
-        new_language = form.language.data != str(get_locale())  # the page would have to change language
+        # Only a new language of the tour drops the language the partner chose for the page; the page then
+        # comes again in the tour's language (when that is not the one it is in already).
+        language_changed = form.language.data != tour.partner_language  # read before saving changes it
+        new_language = language_changed and form.language.data != str(get_locale())
         try:
             outcome = update_partner_wishes(db.session, tour, list(form.interests.data or []),
                                             form.language.data, form.people.data)
@@ -118,7 +121,8 @@ def wishes(token: str):
             if htmx:
                 return redirect_to(url_for("partner.page", token=token))
             return _page(tour, status=409, wishes=form, wishes_error=tour_error_message(error, tour.city))
-        session.pop(f"partner-lang-{tour.id}", None)
+        if language_changed:
+            session.pop(f"partner-lang-{tour.id}", None)
         if not htmx or new_language or outcome:  # another guide, or a note on the guide: the whole page
             session[f"partner-saved-{tour.id}"] = "guide" if outcome == "reassigned" else "wishes"
             return redirect_to(url_for("partner.page", token=token))
