@@ -166,6 +166,34 @@ def test_logout_ends_the_session_on_the_server(app, client, make_user, login):
     assert replay.get("/home").headers["Location"].startswith("/login")
 
 
+@pytest.mark.parametrize(("switched_to", "account", "message"), [
+    ("en", "de", "You are signed out."),
+    ("de", "en", "Sie sind abgemeldet."),
+], ids=["english", "german"])
+def test_signing_out_says_so_in_the_language_the_user_was_reading(client, make_user, switched_to, account, message):
+    """Browser and account ask for one language, the switch chose the other: the message, and the sign-in
+    page it is on, come in the language of the pages the user was reading."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = account
+    user = make_user(Role.GUIDE, language=account)
+    client.get(f"/login?lang={switched_to}")
+    sign_in(client, user.email, TEST_PASSWORD)
+    assert f'<html lang="{switched_to}">' in client.get("/account").get_data(as_text=True)
+
+    response = client.post("/logout", follow_redirects=True)
+
+    assert response.request.path == "/login"
+    assert message in text_of(response)
+    assert f'<html lang="{switched_to}">' in response.get_data(as_text=True)
+
+
+def test_signing_out_says_so_in_the_language_of_the_account(client, make_user):
+    """No switch: the account's English, not the browser's German, was what the user read."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+    user = make_user(Role.GUIDE, language="en")
+    sign_in(client, user.email, TEST_PASSWORD)
+    assert "You are signed out." in text_of(client.post("/logout", follow_redirects=True))
+
+
 def test_password_change_signs_out_other_browsers_and_keeps_this_one(app, client, make_user, login):
     guide = make_user(Role.GUIDE)
     login(guide)

@@ -79,9 +79,10 @@ def login():
 def logout():
     if current_user.is_authenticated:
         record(db.session, current_user, "logout", current_user)
+    signed_out = _("You are signed out.")  # in the language of the pages just read, which signing out forgets
     end_login_session()
     db.session.commit()
-    flash(_("You are signed out."), "success")
+    flash(signed_out, "success")
     return redirect_to(url_for("auth.login"))
 
 

@@ -92,13 +92,17 @@ def start_login_session(user: User) -> None:
 
 
 def end_login_session() -> None:
+    """Sign the browser out; a language chosen with the switch stays, as it does when signing in."""
     from flask_login import logout_user
 
     token = session.get("sid")
     if token:
         db.session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    chosen = session.get("lang")
     logout_user()
     session.clear()
+    if chosen:
+        session["lang"] = chosen
 
 
 def end_other_sessions(user: User) -> None:
