@@ -667,3 +667,39 @@ def test_a_page_seen_after_a_minute_while_another_request_writes_is_shown_on_sql
     monkeypatch.undo()
     db.session.expire_all()
     assert db.session.execute(select(LoginSession.last_seen_at)).scalar_one() > utcnow() - timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("timeout", ["idle", "absolute"])
+def test_a_sign_in_that_timed_out_while_another_request_writes_leads_to_the_login_on_sqlite(
+    app, make_user, backend, monkeypatch, timeout
+):
+    """The timed-out sign-in is deleted in a transaction of its own: after a read, SQLite refuses a write at
+    once when another connection wrote meanwhile (it was a 500)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows")
+    import sqlite3
+
+    from tourbook import security
+
+    user, other_id = make_user(), make_user().id
+    browser = new_client(app)
+    assert browser.post("/login", data={"email": user.email, "password": TEST_PASSWORD}).status_code == 303
+    column = LoginSession.last_seen_at if timeout == "idle" else LoginSession.created_at
+    db.session.execute(update(LoginSession).values({column: utcnow() - timedelta(days=1)}))
+    db.session.commit()
+    real = security.token_hash
+
+    def someone_writes_after_the_read(token):  # noqa: ANN001, ANN202
+        hashed = real(token)
+        security.db.session.execute(select(func.count()).select_from(User))  # this request has read
+        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
+            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_id,))  # another writes
+        return hashed
+
+    monkeypatch.setattr(security, "token_hash", someone_writes_after_the_read)
+    response = browser.get("/account")
+    monkeypatch.undo()
+
+    assert response.status_code == 302 and path_of(response.headers["Location"]).startswith("/login")
+    assert "Please sign in to continue." in text_of(browser.get(response.headers["Location"]))
+    assert sessions_of(user) == 0

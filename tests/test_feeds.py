@@ -552,6 +552,34 @@ def test_calendar_page_is_for_guides_and_coordinators_only(app, client, login, m
     assert client.post("/calendar/rotate").status_code == 403
 
 
+def test_the_first_visit_of_the_calendar_page_while_another_request_writes_is_shown_on_sqlite(
+        app, client, login, make_user, city, backend, monkeypatch):
+    """The first visit writes the feed token: after the read of the signed-in user, SQLite refuses a write at
+    once when another connection wrote meanwhile (it was a 500)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows")
+    import sqlite3
+
+    from tourbook import feeds
+
+    user, other_id = make_user(Role.GUIDE, city=city, language="en"), make_user(Role.HR, language="en").id
+    login(user)
+    real = feeds.ensure_feed_token
+
+    def someone_writes_before_the_token(who):  # noqa: ANN001, ANN202
+        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
+            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_id,))
+        return real(who)
+
+    monkeypatch.setattr(feeds, "ensure_feed_token", someone_writes_before_the_token)
+    page = client.get("/calendar")
+    monkeypatch.undo()
+
+    assert page.status_code == 200
+    path = FEED_PATH.search(_links(page)["https"]).group(0)
+    assert fetch(app, path).status_code == 200  # the token shown was stored
+
+
 def test_feed_url_command_prints_the_url_and_changes_it_only_with_rotate(app, runner, guide, city, book,
                                                                          make_user):
     book_soon(book, city)

@@ -30,6 +30,7 @@ from sqlalchemy.sql.expression import ScalarSelect
 
 from .access import roles_required
 from .calendars import CalendarEvent, render_calendar, vevent
+from .database import end_transaction_keeping_what_was_read
 from .extensions import db, limiter
 from .forms import INTEREST_CHOICES
 from .htmx import redirect_to, render
@@ -404,6 +405,11 @@ def _not_modified_since(last_modified: datetime) -> bool:
 @bp.get("/calendar")
 @roles_required(Role.GUIDE, Role.COORDINATOR)
 def subscription():
+    if db.session.get_bind().dialect.name == "sqlite":
+        # The first visit writes the user's feed token: after the read of the signed-in user, SQLite refuses
+        # that write at once when another connection wrote in between; a transaction that begins with the
+        # write waits for the lock (busy timeout).
+        end_transaction_keeping_what_was_read()
     url = feed_url(current_user)
     db.session.commit()
     webcal = "webcal://" + url.split("://", 1)[1]
