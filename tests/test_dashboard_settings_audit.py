@@ -434,6 +434,18 @@ def test_htmx_filter_returns_the_entries_only(client, coordinator, log):
     assert "HX-Request" in response.headers.get("Vary", "")
 
 
+def test_the_entries_scroll_in_a_labelled_region_the_keyboard_reaches(client, coordinator, log):
+    """On a phone the table is wider than the screen and scrolls in its box: the box is in the tab order and
+    named, for keyboard and screen reader users, in full page and fragment alike, in either language."""
+    sign_in(client, coordinator.email, TEST_PASSWORD)
+    for query, label in (({}, "Entries of the audit log"), ({"lang": "de"}, "Einträge des Änderungsprotokolls")):
+        for headers in ({}, HTMX):
+            html = client.get("/audit/", query_string=query, headers=headers).get_data(as_text=True)
+            box = re.search(r'<div id="entries"[^>]*>', html).group(0)
+            assert 'role="region"' in box and 'tabindex="0"' in box, box
+            assert f'aria-label="{label}"' in box, box
+
+
 def test_audit_log_is_read_only_and_for_managers(client, siegen, make_user, log):
     assert client.get("/audit/").status_code == 302
     for role in (Role.HR, Role.GUIDE):

@@ -213,6 +213,27 @@ def test_audit_log_and_its_filter(page: Any) -> None:  # noqa: ANN401
     assert_no_axe_violations(page, "audit log filtered")
 
 
+def test_audit_log_on_a_phone_scrolls_its_table_by_keyboard_too(new_page: Any) -> None:  # noqa: ANN401
+    """The table is wider than a phone: it scrolls in its own box, which the keyboard reaches (a labelled
+    region in the tab order), and the e-mail addresses of who did it stay whole words."""
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    login(page, COORDINATOR)
+    page.goto("/audit/")
+    entries = page.locator("#entries")
+    assert entries.evaluate("e => e.scrollWidth > e.clientWidth"), "the table fits: nothing to test"
+    assert_no_axe_violations(page, "audit log on a phone")
+    page.locator("form[role=search] button[type=submit]").focus()
+    page.keyboard.press("Tab")  # from the filter's last control to the table
+    assert page.evaluate("() => document.activeElement.id") == "entries"
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineWidth") == "4px"  # seen focused
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.getElementById('entries').scrollLeft > 0")
+    who = page.locator("#entries tbody td:nth-child(2)").first
+    lines = who.evaluate("e => { const r = document.createRange(); r.selectNodeContents(e); "
+                         "return new Set([...r.getClientRects()].map((box) => box.top)).size; }")
+    assert who.inner_text() == COORDINATOR and lines == 1, f"the address broke into {lines} lines"
+
+
 def test_privacy_and_accessibility_pages(page: Any) -> None:  # noqa: ANN401
     page.goto("/privacy/siegen")
     assert_no_axe_violations(page, "privacy notice")
