@@ -1127,6 +1127,21 @@ def test_absence_check_lists_the_tours_it_would_hit(client, login, guide, booked
         assert text_of(empty) == ""
 
 
+def test_every_date_and_time_of_the_absence_form_asks_for_the_preview_again(client, login, guide):
+    """Changing the times changes which tours an absence hits: they ask for the preview, as the days do."""
+    login(guide)
+    html = client.get(f"/guides/{guide.id}/hours").get_data(as_text=True)
+    check = f"/guides/{guide.id}/absences/check"
+    for name in ("first_day", "last_day", "start_time", "end_time"):
+        field = re.search(rf'<input[^>]*\bname="absence-{name}"[^>]*>', html).group(0)
+        assert f'hx-get="{check}"' in field and 'hx-trigger="change"' in field, field
+        assert 'hx-target="#absence-preview"' in field, field
+        included = re.search(r'hx-include="([^"]*)"', field).group(1)
+        assert "#absence-start_time" in included and "#absence-end_time" in included, field
+    reason = re.search(r'<(?:select|input)[^>]*\bname="absence-reason"[^>]*>', html).group(0)
+    assert "hx-get" not in reason  # the reason changes no tour
+
+
 def test_absence_check_ignores_cancelled_tours_and_tours_of_other_guides(
     client, login, guide, make_user, city, make_tour, booked
 ):

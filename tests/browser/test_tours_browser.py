@@ -502,6 +502,17 @@ def test_the_absence_preview_names_the_tour_it_would_hit(new_page: Any, live_ser
     expect(preview).to_contain_text("This absence hits 1 tour:")
     expect(preview).to_contain_text("09:00")
     assert_no_axe_violations(guide, "the absence preview")
+    # The times ask again too: 11:00 to 12:00 misses the tour, from 08:00 it hits it again.
+    for field, value in (("start_time", "11:00"), ("end_time", "12:00")):
+        with guide.expect_response(lambda r, f=field, v=value: "/absences/check" in r.url
+                                   and f"{f}={v.replace(':', '%3A')}" in r.url):
+            guide.fill(f"#absence-{field}", value)
+            guide.dispatch_event(f"#absence-{field}", "change")
+    expect(preview).not_to_contain_text("This absence hits")
+    with guide.expect_response(lambda r: "/absences/check" in r.url and "start_time=08%3A00" in r.url):
+        guide.fill("#absence-start_time", "08:00")
+        guide.dispatch_event("#absence-start_time", "change")
+    expect(preview).to_contain_text("This absence hits 1 tour:")
     for url in asked:
         assert set(parse_qs(urlsplit(url).query, keep_blank_values=True)) <= {
             "absence-first_day", "absence-last_day", "absence-start_time", "absence-end_time"}, url
