@@ -1128,7 +1128,8 @@ def test_when_nobody_free_speaks_the_new_language_everyone_sees_that_the_guide_d
     assert (tour.partner_language, tour.guide_id) == ("de", guide.id)  # a tour in English rather than none
     partner_page = text_of(browser.get(f"/t/{booked.token}/"))
     assert ("Greta spricht Englisch, aber kein Deutsch. Zu dieser Zeit ist kein Guide frei, der Deutsch spricht. "
-            "Wenn das für Sie ein Problem ist, rufen Sie bitte das Stadtbüro an: +49 271 404-0") in partner_page
+            "Wenn das für Sie ein Problem ist, rufen Sie bitte die Servicestelle der Stadt an: +49 271 404-0"
+            ) in partner_page
     assert "Vielen Dank, wir haben das an Ihren Guide weitergegeben." in partner_page
 
     client.post("/logout")
@@ -1186,6 +1187,8 @@ def test_the_coordinator_keeps_a_guide_without_the_language_and_the_attention_li
     login(hr)
     assert "Greta does not speak German The city office keeps this guide knowingly." in text_of(
         client.get(f"/tours/{tour.id}"))
+    assert "Greta spricht kein Deutsch Die Servicestelle der Stadt behält diesen Guide bewusst." in text_of(
+        client.get(f"/tours/{tour.id}?lang=de"))
     # The partner still reads that their guide does not speak German (and whom to call).
     assert "Greta spricht Englisch, aber kein Deutsch." in text_of(browser.get(f"/t/{booked.token}/"))
 
@@ -1418,5 +1421,5 @@ def test_a_partner_whose_tour_is_soon_reads_that_their_guide_stays(browser, book
 
     page = text_of(browser.get(f"/t/{booked.token}/"))
     assert ("Greta spricht Englisch, aber kein Deutsch. Ihre Tour ist bald, deshalb bleibt Greta Ihr Guide. "
-            "Wenn das für Sie ein Problem ist, rufen Sie bitte das Stadtbüro an: +49 271 404-0") in page
+            "Wenn das für Sie ein Problem ist, rufen Sie bitte die Servicestelle der Stadt an: +49 271 404-0") in page
     assert "kein Guide frei" not in page
