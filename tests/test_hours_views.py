@@ -987,6 +987,9 @@ def test_week_view_shows_windows_absences_and_tours_per_guide_and_day(
     assert "Otto Elsewhere" not in text and "Ina Inactive" not in text
     tour_link = f'href="/tours/{week_setup["tour"].id}"'
     assert tour_link in response.get_data(as_text=True)  # the tour's badge leads to the tour
+    # On a phone the table scrolls in its box: a named region the keyboard reaches (axe: scrollable-region-focusable)
+    assert '<div class="table-wrap" role="region" aria-labelledby="week-heading" tabindex="0">' in \
+        response.get_data(as_text=True)
     # The weekdays as in Britain, day first; an absence of part of a day says which part.
     assert f"Mon {monday.day}/{monday.month}" in text
     tuesday, friday = monday + timedelta(days=1), monday + timedelta(days=4)
