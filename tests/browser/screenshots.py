@@ -47,6 +47,8 @@ def take_all(base_url: str, browser: Any, out: Path) -> list[Path]:  # noqa: ANN
             login(page, "coordinator@demo.example")
             page.goto(f"/c/siegen/guides?lang={lang}")  # the account's own setting would win otherwise
             taken.append(shoot(page, out, f"coordinator-guides-{device}-{lang}"))
+            page.goto(f"/c/siegen/week?start={_next_monday()}")
+            taken.append(shoot(page, out, f"coordinator-week-{device}-{lang}"))
 
             page.goto("/c/siegen/guides/new")
             form = page.locator("main form[hx-post='/c/siegen/guides/new']")
