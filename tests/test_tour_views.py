@@ -905,6 +905,13 @@ def test_the_guide_marks_the_outcome_after_the_start_only(client, login, guide, 
     db.session.expire_all()
     assert (db.session.get(Tour, started.id).status, db.session.get(Tour, upcoming.id).status) == (
         "no_show", "confirmed")
+    # The page says what was marked and offers only the other answer, in case it was a slip.
+    page = text_of(client.get(f"/tours/{started.id}"))
+    assert "You marked: the partner did not come. If the tour took place after all, change it:" in page
+    assert "The tour took place" in page and "The partner did not come" not in page.replace(
+        "You marked: the partner did not come", "")
+    cancelled = make_tour(guide, local(bookable_day(days=6), 10), company=company, status="cancelled")
+    assert "This tour is cancelled: there is nothing to do." in text_of(client.get(f"/tours/{cancelled.id}"))
     declined_late = client.post(f"/tours/{started.id}/decline", data={"reason": "too late"})
     assert declined_late.status_code == 409
     assert "This tour cannot be changed any more." in text_of(declined_late)
