@@ -122,6 +122,8 @@ def test_dashboard_shows_what_needs_attention(client, coordinator, add_tour, sie
     assert "2 tours need a guide" in attention
     html = response.get_data(as_text=True)
     assert f'href="/tours/{soon.id}"' in html and f'href="/tours/{later.id}"' in html
+    # with the partner's language, which decides whom to assign
+    assert re.search(rf'<a class="kern-link" href="/tours/{soon.id}">[^<]* · partner speaks English</a>', html)
     assert "1 tour is not marked as held or missed" in attention
     assert re.search(rf'<a class="kern-link" href="/tours/{unmarked.id}">[^<]*· Gisela Guide</a>', html)
     assert "2 emails could not be sent" in attention
