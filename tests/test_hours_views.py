@@ -767,6 +767,20 @@ def test_holiday_opt_in_as_plain_form_redirects_to_the_holidays_section(client, 
     assert "you work" in section(page, "holidays")
 
 
+def test_the_coordinator_reads_a_guides_hours_in_the_third_person(client, login, coordinator, guide, city):
+    holiday = next_holiday(city)
+    login(coordinator)
+    client.post(f"/guides/{guide.id}/holidays/{holiday.isoformat()}", data={"works": "1"}, headers=EN)
+    page = client.get(f"/guides/{guide.id}/hours", headers=EN)
+    text = text_of(page)
+    first = guide.name.split()[0]
+    assert f"Tours are booked with {first} only inside their weekly windows" in text
+    assert f"Languages {first} guides in" in text
+    assert f"On public holidays no tours are booked with {first}" in section(page, "holidays")
+    assert f"{first} works" in section(page, "holidays")
+    assert "your weekly windows" not in text and "you work" not in text and "Languages you guide in" not in text
+
+
 @pytest.mark.parametrize(
     "day",
     [

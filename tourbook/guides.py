@@ -83,6 +83,8 @@ def _context(guide: User, window_form=None, absence_form=None, profile_form=None
         formdata=None, prefix="profile",
         data={"languages": guide.languages, "daily_limit": guide.daily_limit, "weekly_limit": guide.weekly_limit},
     )
+    if guide.id != current_user.id:  # the coordinator keeps the guide's hours: the form speaks of the guide
+        profile_form.languages.label.text = _("Languages %(name)s guides in", name=guide.first_name)
     return {
         "guide": guide, "city": city, "weekdays": WEEKDAY_CHOICES, "windows_by_day": by_day,
         "window_form": window_form or WindowForm(formdata=None, prefix="window"),
