@@ -657,6 +657,28 @@ def test_last_modified_is_an_http_date_in_gmt(app, guide, city, book):
     assert format_datetime(parsedate_to_datetime(header), usegmt=True) == header
 
 
+def test_the_partners_calendar_has_the_guide_the_city_offices_phone_and_their_page(app, make_guide, city, book):
+    """The partner's .ics and the invitation in their mail: what they need on the day (the same event, UID and
+    sequence, as everyone's)."""
+    from tourbook.mail import render_message
+
+    city.office_phone = "+49 271 404-0"
+    db.session.commit()
+    make_guide(city, language="en", name="Greta Guide")
+    tour = book_soon(book, city, language="en", email="partner@example.org")
+    page = f"{app.config['PUBLIC_URL'].rstrip('/')}/t/{tour.token}/"
+    message = db.session.execute(select(OutboxMessage).where(OutboxMessage.kind == "partner_booked")).scalar_one()
+    with app.test_request_context():
+        render_message(db.session, message)
+    for name, text in {"download": fetch(app, f"/t/{tour.token}/tour.ics?lang=en").get_data(as_text=True),
+                       "invitation": message.ics}.items():
+        for events in both_parsers(text):
+            event = event_for(events, tour)
+            assert event.summary == f"Partner tour of {city.name}", name
+            assert event.description.splitlines() == [
+                "Your guide: Greta", "City office: +49 271 404-0", f"Your tour page: {page}"], name
+
+
 def test_the_station_is_named_in_each_calendars_language(app, client, login, make_guide, make_user, city, book):
     """The meeting point "main station" is named in the language of whoever reads the calendar: the German
     guide's feed, the English coordinator's feed, the partner's and the guide's own .ics."""

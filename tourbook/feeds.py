@@ -268,6 +268,26 @@ def tour_calendar_event(tour: Tour, with_link: bool = True, texts: EventTexts | 
     )
 
 
+def partner_calendar_event(tour: Tour, partner_link: str | None, guide_first_name: str | None,
+                           city: City | None) -> CalendarEvent:
+    """The tour as the partner's calendar has it (download and invitations): the same event (UID, sequence),
+    with what the partner needs on the day — the guide's first name, the city office's phone, their page."""
+    lines = []
+    if guide_first_name:
+        lines.append(_("Your guide: %(name)s", name=guide_first_name))
+    if city is not None and city.office_phone:
+        lines.append(_("City office: %(phone)s", phone=city.office_phone))
+    if partner_link:
+        lines.append(_("Your tour page: %(url)s", url=partner_link))
+    summary = _("Partner tour of %(city)s", city=city.name) if city is not None else _("Partner tour")
+    cancelled = tour.status == "cancelled"
+    if cancelled:
+        summary = _("CANCELLED: %(summary)s", summary=summary)
+    return CalendarEvent(uid=tour.uid, sequence=tour.sequence, start=tour.starts_at, end=tour.ends_at,
+                         summary=summary, location=meeting_point(tour), description="\n".join(lines),
+                         cancelled=cancelled, last_modified=tour.updated_at, url=partner_link)
+
+
 def _event(texts: EventTexts, link: str | None, uid: str, sequence: int, starts_at: datetime,
            ends_at: datetime, status: str, meeting_point: str, updated_at: datetime, language: str,
            people: int, interests: str, needs: str | None, company: str) -> CalendarEvent:

@@ -184,8 +184,10 @@ def _tour_snapshot(session: Session, tour: Tour, event: str) -> dict:
 
     session.flush()  # the tour's id and the values the change set
     company = session.get(Company, tour.company_id)
+    guide = session.get(User, tour.guide_id) if tour.guide_id else None
     return {
         "event": event,
+        "guide_first_name": guide.first_name if guide else None,  # for the partner's calendar
         "partner_link": external_url("partner.page", token=tour.token) if tour.token else None,
         "tour_link": external_url("tours.show", tour_id=tour.id),
         "domain": calendar_domain(),
@@ -227,11 +229,13 @@ def render_message(session: Session, row: OutboxMessage) -> None:
         row.body_text = render_template(f"mail/{row.template}.txt", **context)
         row.body_html = render_template(f"mail/{row.template}.html", **context, subject=row.subject)
         if row.ics_method:
-            from .feeds import tour_calendar_event
+            from .feeds import partner_calendar_event, tour_calendar_event
 
             organizer = (city.office_email if city else "") or current_app.config["MAIL_FROM_ADDRESS"]
+            event = (partner_calendar_event(tour, snap.get("partner_link"), snap.get("guide_first_name"), city)
+                     if row.kind.startswith("partner_") else tour_calendar_event(tour, with_link=False))
             row.ics = render_calendar(
-                [tour_calendar_event(tour, with_link=False)], snap["domain"], method=row.ics_method,
+                [event], snap["domain"], method=row.ics_method,
                 organizer=organizer, attendee=row.recipient,
             ).decode()
     row.snapshot = None

@@ -154,7 +154,12 @@ def cancel(token: str):
 @bp.get("/tour.ics")
 @limiter.limit(PARTNER_LIMIT)
 def ics(token: str):
-    return ics_response(_tour(token), with_link=False)
+    from .feeds import partner_calendar_event
+    from .mail import external_url
+
+    tour = _tour(token)
+    return ics_response(tour, partner_calendar_event(
+        tour, external_url("partner.page", token=token), tour.guide.first_name if tour.guide else None, tour.city))
 
 
 @bp.app_errorhandler(410)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from .access import roles_required, tour_for
 from .availability import Interval
-from .calendars import render_calendar
+from .calendars import CalendarEvent, render_calendar
 from .database import read_only
 from .extensions import db
 from .forms import (
@@ -357,11 +357,12 @@ def show(tour_id: int):
     return _show(tour_for(current_user, tour_id))
 
 
-def ics_response(tour: Tour, with_link: bool = True):  # noqa: ANN201
-    """The tour as a single-event .ics download: the same event (UID, text) as in the guides' feeds."""
+def ics_response(tour: Tour, event: CalendarEvent | None = None):  # noqa: ANN201
+    """The tour as a single-event .ics download: the same event (UID, text) as in the guides' feeds, unless
+    ``event`` is another view of it (the partner's)."""
     from .feeds import calendar_domain, tour_calendar_event
 
-    body = render_calendar([tour_calendar_event(tour, with_link=with_link)], calendar_domain())
+    body = render_calendar([event or tour_calendar_event(tour)], calendar_domain())
     response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     local_day = tour.starts_at.astimezone(_zone(tour.city)).date().isoformat()
