@@ -657,9 +657,9 @@ def test_last_modified_is_an_http_date_in_gmt(app, guide, city, book):
     assert format_datetime(parsedate_to_datetime(header), usegmt=True) == header
 
 
-def test_the_partners_calendar_has_the_guide_the_city_offices_phone_and_their_page(app, make_guide, city, book):
+def test_the_partners_calendar_has_the_city_offices_phone_and_their_page(app, make_guide, city, book):
     """The partner's .ics and the invitation in their mail: what they need on the day (the same event, UID and
-    sequence, as everyone's)."""
+    sequence, as everyone's); not the guide's name, which their page has as it is now."""
     from tourbook.mail import render_message
 
     city.office_phone = "+49 271 404-0"
@@ -675,8 +675,7 @@ def test_the_partners_calendar_has_the_guide_the_city_offices_phone_and_their_pa
         for events in both_parsers(text):
             event = event_for(events, tour)
             assert event.summary == f"Partner tour of {city.name}", name
-            assert event.description.splitlines() == [
-                "Your guide: Greta", "City office: +49 271 404-0", f"Your tour page: {page}"], name
+            assert event.description.splitlines() == ["City office: +49 271 404-0", f"Your tour page: {page}"], name
 
 
 def test_the_station_is_named_in_each_calendars_language(app, client, login, make_guide, make_user, city, book):

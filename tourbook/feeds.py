@@ -268,13 +268,12 @@ def tour_calendar_event(tour: Tour, with_link: bool = True, texts: EventTexts | 
     )
 
 
-def partner_calendar_event(tour: Tour, partner_link: str | None, guide_first_name: str | None,
-                           city: City | None) -> CalendarEvent:
+def partner_calendar_event(tour: Tour, partner_link: str | None, city: City | None) -> CalendarEvent:
     """The tour as the partner's calendar has it (download and invitations): the same event (UID, sequence),
-    with what the partner needs on the day — the guide's first name, the city office's phone, their page."""
+    with what the partner needs on the day — the city office's phone and their page, which names the guide
+    (a calendar entry would keep a guide's name after the tour went to another guide: the partner is not
+    sent a new invitation for that)."""
     lines = []
-    if guide_first_name:
-        lines.append(_("Your guide: %(name)s", name=guide_first_name))
     if city is not None and city.office_phone:
         lines.append(_("City office: %(phone)s", phone=city.office_phone))
     if partner_link:

@@ -184,10 +184,8 @@ def _tour_snapshot(session: Session, tour: Tour, event: str) -> dict:
 
     session.flush()  # the tour's id and the values the change set
     company = session.get(Company, tour.company_id)
-    guide = session.get(User, tour.guide_id) if tour.guide_id else None
     return {
         "event": event,
-        "guide_first_name": guide.first_name if guide else None,  # for the partner's calendar
         "partner_link": external_url("partner.page", token=tour.token) if tour.token else None,
         "tour_link": external_url("tours.show", tour_id=tour.id),
         "domain": calendar_domain(),
@@ -232,7 +230,7 @@ def render_message(session: Session, row: OutboxMessage) -> None:
             from .feeds import partner_calendar_event, tour_calendar_event
 
             organizer = (city.office_email if city else "") or current_app.config["MAIL_FROM_ADDRESS"]
-            event = (partner_calendar_event(tour, snap.get("partner_link"), snap.get("guide_first_name"), city)
+            event = (partner_calendar_event(tour, snap.get("partner_link"), city)
                      if row.kind.startswith("partner_") else tour_calendar_event(tour, with_link=False))
             row.ics = render_calendar(
                 [event], snap["domain"], method=row.ics_method,

@@ -158,8 +158,7 @@ def ics(token: str):
     from .mail import external_url
 
     tour = _tour(token)
-    return ics_response(tour, partner_calendar_event(
-        tour, external_url("partner.page", token=token), tour.guide.first_name if tour.guide else None, tour.city))
+    return ics_response(tour, partner_calendar_event(tour, external_url("partner.page", token=token), tour.city))
 
 
 @bp.app_errorhandler(410)
