@@ -148,6 +148,20 @@ def test_the_new_tour_form_offers_the_companys_cities_and_defaults(client, login
     assert "Enter date and times to see whether a guide is free." in page
 
 
+def test_without_javascript_the_booking_form_checks_a_time_without_booking(client, login, hr, guide, city, day):
+    """The "Check this time" button (shown without JavaScript): the answer beside the form, what was typed kept,
+    no tour and no errors for fields not filled in yet."""
+    login(hr)
+    assert '<noscript><p><button type="submit" name="check"' in client.get("/tours/new").get_data(as_text=True)
+    data = {**tour_form(city, day), "check": "1", "first_name": ""}
+    response = client.post("/tours/new", data=data)
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "A guide is free at this time." in page and "Please" not in page
+    assert tour_count() == 0
+    assert f'value="{day.isoformat()}"' in response.get_data(as_text=True)
+
+
 def test_hr_books_with_a_plain_post_and_sees_the_partner_link_and_ics(client, login, hr, guide, city, day):
     login(hr)
     response = client.post("/tours/new", data=tour_form(city, day))

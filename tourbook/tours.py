@@ -247,6 +247,8 @@ def new():
         city = _form_city(form)
         if "adopt" in request.form:  # a click on an alternative fills in the times; it never books
             adopted = _adopt(form)
+        elif "check" in request.form:  # without JavaScript: is a guide free then? (nothing booked, no errors)
+            pass
         elif form.validate():
             begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
             place, point = _meeting_point(form.meeting_point.data, city, form.language.data)
