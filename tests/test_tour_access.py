@@ -9,6 +9,7 @@ days after the tour. A route that is not in the table fails ``test_every_tour_ro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -292,6 +293,12 @@ def test_an_unknown_partner_token_is_not_found_on_every_partner_route(app: Flask
             assert "Secretname" not in response.get_data(as_text=True)
         assert browser.post(f"/t/{token}/cancel", data={"reason": "x"}).status_code == 404
     assert state_of(world.tour)[0] == "confirmed"
+    # A partner has no account: the page says what to do with the link, not "to the start page" (a sign-in).
+    page = browser.get(f"/t/unknown-token-{'x' * 20}/", headers={"Accept-Language": "en"})
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.get_data(as_text=True)).split())
+    assert "This link does not work" in text and "ask the company that invited you" in text
+    assert "To the start page" not in text
+    assert page.headers["Referrer-Policy"] == "no-referrer" and "noindex" in page.headers["X-Robots-Tag"]
 
 
 @pytest.mark.parametrize("role", ["anonymous", "hr_a"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, url_for
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
@@ -50,7 +50,16 @@ def healthz():
 
 
 def _error_page(code: int, title: str, message: str):  # noqa: ANN202
-    response = render("errors/error.html", status=code, code=code, title=title, message=message)
+    # A partner has no account: the start page (a sign-in) is no way on for them, the link they were sent is.
+    partner = request.blueprint == "partner"
+    if partner and code == 404:
+        title = _("This link does not work")
+        message = _("Please check that the whole link from your message was opened, or ask the company that "
+                    "invited you for it again.")
+    response = render("errors/error.html", status=code, code=code, title=title, message=message, partner=partner)
+    if partner:
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
