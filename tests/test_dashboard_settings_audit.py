@@ -380,6 +380,28 @@ def test_coordinator_sees_only_their_citys_entries(client, coordinator, log):
     assert audit_rows(client.get("/audit/", query_string={"city": "olpe"})) == rows
 
 
+def test_audit_details_name_the_guides_and_say_the_codes_in_words(client, coordinator, siegen, make_user):
+    greta = make_user(Role.GUIDE, city=siegen, name="Greta Guide")
+    paul = make_user(Role.GUIDE, city=siegen, name="Paul Partout")
+    db.session.add(AuditEntry(
+        at=datetime(2030, 3, 1, 9, tzinfo=BERLIN), actor_id=None, actor_label="system", action="tour_declined",
+        object_type="tour", object_id=41, city_id=siegen.id,
+        details={"reason": "Doctor's appointment", "previous_guide_id": greta.id, "guide_id": paul.id,
+                 "outcome": "reassigned"}))
+    db.session.add(AuditEntry(
+        at=datetime(2030, 3, 1, 10, tzinfo=BERLIN), actor_id=None, actor_label="system", action="tour_rescheduled",
+        object_type="tour", object_id=41, city_id=siegen.id,
+        details={"starts_at": "2030-03-05T09:00:00+00:00", "guide_id": None, "weekday": 1, "by": "partner"}))
+    db.session.commit()
+    sign_in(client, coordinator.email, TEST_PASSWORD)
+    response = client.get("/audit/", headers={"Accept-Language": "en"})
+    declined, moved = audit_rows(response)[::-1]
+    assert ("Reason: Doctor's appointment; Previous guide: Greta Guide; Guide: Paul Partout; "
+            "Result: handed to another guide") in declined
+    assert "Start: 05/03/2030, 10:00; Guide: –; Weekday: Tuesday; Cancelled: by the partner" in moved
+    assert 'href="/tours/41"' in response.get_data(as_text=True)  # the tour's entries lead to the tour
+
+
 def test_audit_filters_by_object_person_and_day(client, coordinator, log):
     sign_in(client, coordinator.email, TEST_PASSWORD)
     tours = audit_rows(client.get("/audit/", query_string={"object": "tour"}))

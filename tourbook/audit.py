@@ -16,7 +16,7 @@ from .access import roles_required
 from .extensions import db
 from .forms import AuditFilterForm
 from .htmx import render
-from .models import AuditEntry, City, Role
+from .models import AuditEntry, City, Role, User
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -79,6 +79,61 @@ def _check_days(form: AuditFilterForm) -> None:
                                              first=FIRST_YEAR, last=LAST_YEAR)]
 
 
+# The details' keys, for people; an unknown key is shown as it is.
+DETAIL_LABELS = {
+    "guide_id": _l("Guide"), "previous_guide_id": _l("Previous guide"), "reason": _l("Reason"),
+    "outcome": _l("Result"), "by": _l("Cancelled"), "starts_at": _l("Start"), "ends_at": _l("End"),
+    "weekday": _l("Weekday"), "start": _l("From"), "end": _l("Until"), "first_day": _l("First day"),
+    "last_day": _l("Last day"), "day": _l("Day"), "language": _l("Language"), "languages": _l("Languages"),
+    "daily_limit": _l("Tours per day at most"), "weekly_limit": _l("Tours per week at most"),
+    "active": _l("Account is active"), "rating": _l("Rating"),
+}
+_USER_KEYS = ("guide_id", "previous_guide_id")
+
+
+def _details(entries: list[AuditEntry], zone: ZoneInfo) -> dict[int, list[tuple[str, str]]]:
+    """Each entry's details as (label, value) for people: guides by name, codes in words, instants in the
+    city's time; what is not known is shown as stored."""
+    from .forms import ABSENCE_REASON_CHOICES, WEEKDAY_CHOICES
+    from .i18n import fmt_datetime
+    from .main import cancelled_by_label, language_label, languages_label, status_label
+
+    ids = {v for e in entries for k, v in (e.details or {}).items() if k in _USER_KEYS and isinstance(v, int)}
+    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+    reasons = {key: str(label) for key, label in ABSENCE_REASON_CHOICES}
+    weekdays = {key: str(label) for key, label in WEEKDAY_CHOICES}
+    outcomes = {"reassigned": _("handed to another guide"), "guide_lacks_language": _("guide does not speak it")}
+
+    def value(key: str, raw: object) -> str:
+        if raw is None or raw == "":
+            return "–"
+        if key in _USER_KEYS:
+            return names.get(raw, f"#{raw}")
+        if isinstance(raw, bool):
+            return _("yes") if raw else _("no")
+        if key == "outcome":
+            return outcomes.get(raw) or status_label(str(raw))
+        if key == "by":
+            return cancelled_by_label(str(raw))
+        if key == "reason" and raw in reasons:
+            return reasons[raw]
+        if key == "weekday" and raw in weekdays:
+            return weekdays[raw]
+        if key == "language" and isinstance(raw, str):
+            return language_label(raw)
+        if key == "languages" and isinstance(raw, str):
+            return languages_label([code for code in raw.split(",") if code])
+        if key in ("starts_at", "ends_at") and isinstance(raw, str):
+            try:
+                return fmt_datetime(datetime.fromisoformat(raw), zone.key, "short")
+            except ValueError:
+                return raw
+        return str(raw)
+
+    return {e.id: [(str(DETAIL_LABELS.get(k, k)), value(k, v)) for k, v in (e.details or {}).items()]
+            for e in entries}
+
+
 def _printable(value: str | None) -> str:
     """Control characters (which PostgreSQL refuses) dropped."""
     return "".join(ch for ch in (value or "") if ch.isprintable()).strip()
@@ -122,5 +177,6 @@ def index():
         page = 1
     entries = db.session.execute(query.offset((page - 1) * PAGE).limit(PAGE + 1)).scalars().all()
     return render("audit/index.html", "audit/_entries.html", form=form, entries=entries[:PAGE],
+                  details=_details(entries[:PAGE], zone),
                   more=len(entries) > PAGE, page_number=page, city=city, cities=cities, tz=zone.key,
                   actions=ACTIONS, objects=OBJECTS)
