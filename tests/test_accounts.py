@@ -201,13 +201,95 @@ def test_deactivating_a_guide_hands_their_tours_to_come_on_or_flags_them(
 
     page = text_of(response)
     assert "The account of Paula Pause is saved." in page
-    assert "Tours of Paula Pause to come: 1 handed to other guides, 1 need a new guide." in page
+    assert "1 tour of Paula Pause was handed to another guide." in page
+    assert "1 tour of Paula Pause needs a new guide." in page
     db.session.expire_all()
     assert db.session.get(Tour, morning.id).guide.name == "Moritz Morgen"
     assert (db.session.get(Tour, afternoon.id).status, db.session.get(Tour, afternoon.id).guide_id) == (
         "needs_guide", None)
     assert db.session.get(Tour, past.id).guide_id == leaving.id
     assert "1 tour needs a guide" in text_of(client.get("/c/siegen/"))
+
+
+def test_an_address_taken_at_the_same_moment_is_said_so_and_nothing_is_saved(
+    client, coordinator, make_guide, make_tour, make_user, monkeypatch
+):
+    """Another account took the address between the check and the save (the database refuses it): the form
+    says so, keeps what was typed, and the deactivation with its tours is undone too."""
+    from tourbook import accounts
+
+    guide = make_guide(coordinator.city, name="Paula Pause")
+    tour = make_tour(guide, local(bookable_day(), 9))
+    taken = make_user(Role.GUIDE, city=coordinator.city, email="taken@example.org")
+    monkeypatch.setattr(accounts, "_email_taken", lambda form, user: False)  # the check passed just before
+    response = client.post(f"/c/siegen/people/{guide.id}",
+                           data={"name": "Paula Neu", "email": taken.email, "language": "en"})
+    assert response.status_code == 422
+    assert "An account with this email already exists." in text_of(response)
+    assert input_value(response, "name") == "Paula Neu"
+    db.session.expire_all()
+    assert (db.session.get(User, guide.id).active, db.session.get(Tour, tour.id).guide_id) == (True, guide.id)
+
+
+def test_a_booking_of_the_guide_at_the_moment_of_the_deactivation_is_handed_on_too(
+    app, backend, client, coordinator, make_guide, make_user, make_company, monkeypatch
+):
+    """PostgreSQL: a booking holds the guide (its new tour written, not committed) while the coordinator
+    deactivates them: behind the guide's lock the deactivation reads the guide's tours again and hands that one
+    on as well."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions")
+    import threading
+    import time as clock
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tourbook import services
+    from tourbook.models import City
+    from tourbook.services import PartnerDetails, book_tour
+
+    city = coordinator.city
+    leaving = make_guide(city, name="Anna Alpha")
+    company = make_company(cities=[city])
+    hr = make_user(Role.HR, company=company)
+    day = bookable_day()
+    ids = {"guide": leaving.id, "hr": hr.id, "city": city.id, "company": company.id}
+    written = threading.Event()
+    real_record = services.record
+    errors: dict[str, BaseException] = {}
+
+    def slow_record(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        out = real_record(*args, **kwargs)
+        if threading.current_thread().name == "booking":
+            written.set()
+            clock.sleep(1.0)  # holding the guide's row and the new tour
+        return out
+
+    monkeypatch.setattr(services, "record", slow_record)
+    engine = create_engine(db.engine.url)
+
+    def booking() -> None:
+        try:
+            with app.test_request_context(), Session(engine) as other:  # the mail's links need a host
+                book_tour(other, other.get(User, ids["hr"]), other.get(City, ids["city"]),
+                          other.get(Company, ids["company"]), local(day, 9), local(day, 11),
+                          PartnerDetails(first_name="Alex"))
+        except BaseException as error:  # noqa: BLE001
+            errors["booking"] = error
+
+    thread = threading.Thread(target=booking, name="booking")
+    thread.start()
+    assert written.wait(10)
+    response = client.post(f"/c/siegen/people/{ids['guide']}", follow_redirects=True,
+                           data={"name": "Anna Alpha", "email": leaving.email, "language": "en"})
+    thread.join(10)
+    engine.dispose()
+    assert errors == {}
+    assert "1 tour of Anna Alpha needs a new guide." in text_of(response)
+    db.session.expire_all()
+    assert db.session.get(User, ids["guide"]).active is False
+    assert db.session.execute(select(Tour.status, Tour.guide_id)).all() == [("needs_guide", None)]
 
 
 def test_guides_can_be_found_by_name_or_email(client, coordinator, make_user):

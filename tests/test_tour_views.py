@@ -901,6 +901,25 @@ def test_a_decline_without_another_guide_puts_the_tour_in_the_coordinators_queue
     assert "needs a new guide" not in text_of(client.get("/tours/"))
 
 
+def test_assigning_inside_the_lead_time_offers_the_free_guides(
+    client, login, coordinator, city, company, make_guide, make_tour
+):
+    """The lead time binds bookings, not the coordinator (a guide ill the day before): the form offers who
+    is free, as the assignment itself allows."""
+    city.lead_time_hours = 24 * 10
+    db.session.commit()
+    frieda = make_guide(city, name="Frieda Frei")
+    tour = make_tour(None, local(bookable_day(days=5), 10), city=city, company=company, status="needs_guide")
+    login(coordinator)
+    page = client.get(f"/tours/{tour.id}")
+    assert "No guide of the city is free" not in text_of(page)
+    options = re.findall(r'<option[^>]*>([^<]*)</option>', page.get_data(as_text=True))
+    assert options[0] == "Frieda Frei – free at this time"
+    assigned = client.post(f"/tours/{tour.id}/assign", data={"assign-guide": str(frieda.id),
+                                                             "assign-reason": "Greta is ill"})
+    assert assigned.status_code == 303 and only_tour().guide_id == frieda.id
+
+
 def test_the_guide_marks_the_outcome_after_the_start_only(client, login, guide, city, company, make_tour):
     started = make_tour(guide, datetime.now(UTC) - timedelta(hours=1), company=company)
     upcoming = make_tour(guide, local(bookable_day(days=5), 10), company=company)

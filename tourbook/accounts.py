@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .access import city_for, company_for, managed_user_for, roles_required, valid_slug
 from .auth import create_password_link
 from .extensions import db
 from .forms import AccountForm, CompanyForm
-from .hours import calendar_changed
 from .htmx import redirect_to, render
 from .models import City, Company, Role, User, company_cities, record
 from .services import release_tours_of_deactivated_guide
@@ -168,29 +168,36 @@ def person(slug: str, user_id: int):
     if form.validate_on_submit() and not _email_taken(form, target):
         was_active = target.active
         released = []
-        if target.role == Role.GUIDE and was_active and not form.active.data:
-            released = release_tours_of_deactivated_guide(db.session, current_user, target)
-        form.populate_obj(target)
-        if target.role == Role.GUIDE:
-            calendar_changed(db.session, target.id)  # languages, or active: a booking at this moment reads again
-        if target.id == current_user.id:
-            g.user_language = target.language
-        if was_active and not target.active:
-            from .security import end_all_sessions
-
-            end_all_sessions(target)
         try:
+            if target.role == Role.GUIDE and was_active and not form.active.data:
+                # Their tours first (locked), then the account; none stays with a guide who is gone.
+                released = release_tours_of_deactivated_guide(db.session, current_user, target)
+            form.populate_obj(target)
+            if was_active and not target.active:
+                from .security import end_all_sessions
+
+                end_all_sessions(target)
             record(db.session, current_user, "account_updated", target, city_id=city.id, active=target.active)
             db.session.commit()
-        except IntegrityError:
+        except IntegrityError:  # the address taken by another account at this moment
             db.session.rollback()
             form.email.errors.append(_("An account with this email already exists."))
+        except OperationalError:  # PostgreSQL ended a deadlock with another change of these tours: nothing saved
+            db.session.rollback()
+            form.active.errors.append(_("This was being changed at the same moment. Please try again."))
         else:
+            if target.id == current_user.id:
+                g.user_language = target.language
             flash(_("The account of %(name)s is saved.", name=target.name), "success")
-            if released:
-                handed = sum(item["outcome"] == "reassigned" for item in released)
-                flash(_("Tours of %(name)s to come: %(handed)d handed to other guides, %(open)d need a new guide.",
-                        name=target.name, handed=handed, open=len(released) - handed), "warning")
+            handed = sum(item["outcome"] == "reassigned" for item in released)
+            if handed:
+                flash(ngettext("%(num)d tour of %(name)s was handed to another guide.",
+                               "%(num)d tours of %(name)s were handed to other guides.", handed, name=target.name),
+                      "info")
+            if len(released) - handed:
+                flash(ngettext("%(num)d tour of %(name)s needs a new guide.",
+                               "%(num)d tours of %(name)s need a new guide.", len(released) - handed,
+                               name=target.name), "warning")
             return redirect_to(_back_url(city, target))
     return render(
         "accounts/account_form.html", "accounts/_account_form.html", status=422 if form.errors else 200,

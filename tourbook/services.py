@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 from .assignment import Candidate, rank_guides
 from .availability import CityRules, Interval, check_interval, free_guides, nearest_alternatives
 from .database import write_transaction
-from .hours import EngineInput, HoursError, add_absence, checked_absence, load_engine_input, tours_hit_by
+from .hours import (
+    EngineInput,
+    HoursError,
+    add_absence,
+    calendar_changed,
+    checked_absence,
+    load_engine_input,
+    tours_hit_by,
+)
 from .mail import queue_tour_messages
 from .models import Absence, AuditEntry, City, Company, Role, Tour, User, record, utcnow
 
@@ -81,13 +89,17 @@ def _rules_problem(city: City, start: datetime, end: datetime, now: datetime,
 
 
 def _free_for(session: Session, city: City, start: datetime, end: datetime, now: datetime,
-              exclude_tour_id: int | None) -> tuple[str | None, EngineInput | None, list[int]]:
-    """The city's rules on [start, end) (a problem code, or None), and the guides free for it."""
-    problem = _rules_problem(city, start, end, now)
+              exclude_tour_id: int | None, lead_time: timedelta | None = None
+              ) -> tuple[str | None, EngineInput | None, list[int]]:
+    """The city's rules on [start, end) (a problem code, or None), and the guides free for it; ``lead_time``
+    instead of the city's (a coordinator's assignment has none)."""
+    problem = _rules_problem(city, start, end, now, lead_time)
     if problem:
         return problem, None, []
     start, end = start.astimezone(UTC), end.astimezone(UTC)  # the engine is fastest with UTC instants
     data = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, covering=True)
+    if lead_time is not None:
+        data = replace(data, rules=replace(data.rules, lead_time=lead_time))
     problem = check_interval(data.rules, start, end, now)
     if problem:
         return problem, None, []
@@ -95,9 +107,9 @@ def _free_for(session: Session, city: City, start: datetime, end: datetime, now:
 
 
 def guides_free_for(session: Session, city: City, start: datetime, end: datetime,
-                    exclude_tour_id: int | None = None) -> list[int]:
+                    exclude_tour_id: int | None = None, lead_time: timedelta | None = None) -> list[int]:
     """The guides free for [start, end) by the city's rules (none when the rules refuse the interval)."""
-    return _free_for(session, city, start, end, utcnow(), exclude_tour_id)[2]
+    return _free_for(session, city, start, end, utcnow(), exclude_tour_id, lead_time)[2]
 
 
 def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
@@ -258,7 +270,10 @@ def _still_free(session: Session, city: City, choice: Choice, guide: User, start
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         again = load_engine_input(session, city, start, end, exclude_tour_id=exclude_tour_id, guide_ids=[guide.id],
                                   covering=True)
-        if guide.id not in free_guides(choice.data.rules, again.guides, start, end, now):
+        before = next((g.languages for g in choice.data.guides if g.guide_id == guide.id), None)
+        # Languages changed too: the choice ranked them by the old ones; the caller chooses again.
+        if guide.id not in free_guides(choice.data.rules, again.guides, start, end, now) or \
+                again.guides[0].languages != before:
             tried.add(guide.id)
             return False
     choice.guide_id, choice.guide = guide.id, guide
@@ -530,18 +545,21 @@ def release_tours_of_absent_guide(session: Session, actor: User, guide: User, to
 
 def release_tours_of_deactivated_guide(session: Session, actor: User, guide: User, now: datetime | None = None
                                        ) -> list[dict]:
-    """A guide's account is deactivated (inside the caller's transaction): each of their tours to come goes to
-    another free guide or is marked needs_guide, as for an absence; none stays with nobody to give it. Call it
-    before the account is saved: the tours are locked first (then the guide's row, by saving it)."""
+    """A guide's account is deactivated (inside the caller's transaction, which saves the account): each of
+    their tours to come goes to another free guide or is marked needs_guide, as for an absence; none stays
+    with nobody to give it. The order of locks is that of every change of tours: their tours first, then the
+    guide's row (hours.calendar_changed, which also makes a booking of the guide at this moment read again and
+    find them inactive); the tours are read once more behind that lock (a booking that held it has added
+    one)."""
     now = now or utcnow()
-    tours = list(session.execute(
-        select(Tour).where(Tour.guide_id == guide.id, Tour.status == "confirmed", Tour.starts_at > now)
-        .order_by(Tour.id).with_for_update().execution_options(populate_existing=True)
-    ).scalars())
-    guide.active = False  # saved with the next statement: not a guide any reassignment may choose
+    coming = (select(Tour).where(Tour.guide_id == guide.id, Tour.status == "confirmed", Tour.starts_at > now)
+              .order_by(Tour.id).with_for_update().execution_options(populate_existing=True))
+    session.execute(coming).all()
+    guide.active = False  # not a guide any reassignment may choose
+    calendar_changed(session, guide.id)
     return [{"tour": tour, "outcome": _reassign_or_flag(session, actor, tour, now, "tour_released_inactive",
                                                         "inactive")}
-            for tour in tours]
+            for tour in session.execute(coming).scalars().all()]
 
 
 def enter_absence(session: Session, actor: User, guide: User, first_day: date, last_day: date,

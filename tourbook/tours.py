@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, make_response, request, url_for
@@ -309,7 +309,9 @@ def _assign_form(tour: Tour, declined: set[int]) -> AssignForm:
     guides = _guides_of(tour.city_id)
     free: set[int] = set()
     if tour.starts_at > utcnow():
-        free = set(guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id))
+        # As assign_tour asks: the lead time, a rule for booking, does not bind the coordinator.
+        free = set(guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id,
+                                   lead_time=timedelta(0)))
     language = tour.partner_language
     speaks = {g.id for g in guides if not language or language in g.languages}
 
@@ -510,7 +512,8 @@ def assign(tour_id: int):
             flash(_("The tour is assigned."), "success")
             return redirect_to(url_for("tours.show", tour_id=tour.id))
     elif form.guide.data and not form.guide.errors and tour.starts_at > utcnow() and form.guide.data not in \
-            guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id):
+            guides_free_for(db.session, tour.city, tour.starts_at, tour.ends_at, exclude_tour_id=tour.id,
+                            lead_time=timedelta(0)):
         # Everything wrong at once: not only the missing reason, and then, on the next try, the busy guide.
         form.guide.errors.append(tour_error_message(TourError("guide_not_free"), tour.city))
     return _show(tour, status=422, assign_form=form)
