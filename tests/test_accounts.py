@@ -21,11 +21,11 @@ from helpers_foundation import (  # noqa: F401 - fixtures
     sign_in,
     text_of,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tourbook.demo import DEMO_PASSWORD
 from tourbook.extensions import db
-from tourbook.models import AuditEntry, Company, LoginSession, PasswordToken, Role, Tour, User
+from tourbook.models import Absence, AuditEntry, Company, LoginSession, PasswordToken, Role, Tour, User
 
 NEW_PASSWORD = "my own passphrase for touring"
 
@@ -290,6 +290,69 @@ def test_a_booking_of_the_guide_at_the_moment_of_the_deactivation_is_handed_on_t
     db.session.expire_all()
     assert db.session.get(User, ids["guide"]).active is False
     assert db.session.execute(select(Tour.status, Tour.guide_id)).all() == [("needs_guide", None)]
+
+
+def test_a_deactivation_that_meets_a_deadlock_says_try_again_and_saves_nothing(
+    app, backend, client, coordinator, make_guide, make_tour, monkeypatch
+):
+    """PostgreSQL: the coordinator deactivates Anna (her tour would go to Bert) while Bert's absence is
+    entered (his tour would go to Anna): each holds one guide and waits for the other, and PostgreSQL ends one.
+    The absence is tried again; the account form says to try again, nothing of it saved (it was a 500)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions")
+    import threading
+    import time as clock
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tourbook import services
+    from tourbook.services import enter_absence
+
+    city = coordinator.city
+    anna, bert = make_guide(city, name="Anna Alpha"), make_guide(city, name="Bert Beta")
+    day = bookable_day()
+    make_tour(anna, local(day, 9))
+    make_tour(bert, local(day, 15))
+    anna_id, anna_email, bert_id = anna.id, anna.email, bert.id
+    barrier = threading.Barrier(2, timeout=10)
+    real_lock = services._lock_a_free_guide
+    passes = {"left": 2}
+    errors: dict[str, BaseException] = {}
+
+    def lock_when_both_hold_their_guide(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if passes["left"]:
+            passes["left"] -= 1
+            barrier.wait()
+            if threading.current_thread().name == "absence":
+                clock.sleep(0.3)  # the deactivation waits first
+        return real_lock(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_lock_a_free_guide", lock_when_both_hold_their_guide)
+    engine = create_engine(db.engine.url)
+
+    def absence() -> None:
+        try:
+            with app.test_request_context(), Session(engine) as other:
+                me = other.get(User, bert_id)
+                enter_absence(other, me, me, day, day, None, None, "illness")
+        except BaseException as error:  # noqa: BLE001
+            errors["absence"] = error
+
+    thread = threading.Thread(target=absence, name="absence")
+    thread.start()
+    response = client.post(f"/c/siegen/people/{anna_id}",
+                           data={"name": "Anna Alpha", "email": anna_email, "language": "en"})
+    thread.join(20)
+    engine.dispose()
+    assert errors == {}
+    db.session.expire_all()
+    if response.status_code == 422:
+        assert "This was being changed at the same moment. Please try again." in text_of(response)
+        assert db.session.get(User, anna_id).active is True
+    else:  # PostgreSQL ended the absence's transaction instead, which was tried again
+        assert response.status_code == 303 and db.session.get(User, anna_id).active is False
+    assert db.session.execute(select(func.count()).select_from(Absence)).scalar() == 1
 
 
 def test_guides_can_be_found_by_name_or_email(client, coordinator, make_user):
