@@ -638,31 +638,38 @@ def test_signing_in_on_sqlite_holds_no_write_lock_while_the_password_is_checked(
     assert seen == ["free", "free"]
 
 
+def someone_writes_after_the_read(monkeypatch, other_id: int) -> None:  # noqa: ANN001
+    """SQLite: when the request looks up its sign-in, it has read; then another connection writes."""
+    import sqlite3
+
+    from tourbook import security
+
+    real = security.token_hash
+
+    def hash_then_another_writes(token):  # noqa: ANN001, ANN202
+        hashed = real(token)
+        security.db.session.execute(select(func.count()).select_from(User))  # this request has read
+        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
+            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_id,))  # another writes
+        return hashed
+
+    monkeypatch.setattr(security, "token_hash", hash_then_another_writes)
+
+
 def test_a_page_seen_after_a_minute_while_another_request_writes_is_shown_on_sqlite(app, make_user, backend,
                                                                                     monkeypatch):
     """The visit's time is written in a transaction of its own: after a read, SQLite refuses a write at once
     when another connection wrote meanwhile (it was a 500)."""
     if backend != "sqlite":
         pytest.skip("PostgreSQL locks rows")
-    import sqlite3
 
-    from tourbook import security
 
     user, other_user = make_user(), make_user()
     browser = app.test_client()
     assert browser.post("/login", data={"email": user.email, "password": TEST_PASSWORD}).status_code == 303
     db.session.execute(update(LoginSession).values(last_seen_at=utcnow() - timedelta(minutes=2)))
     db.session.commit()
-    real = security.token_hash
-
-    def someone_writes_after_the_read(token):  # noqa: ANN001, ANN202
-        hashed = real(token)
-        security.db.session.execute(select(func.count()).select_from(User))  # this request has read
-        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
-            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_user.id,))  # another writes
-        return hashed
-
-    monkeypatch.setattr(security, "token_hash", someone_writes_after_the_read)
+    someone_writes_after_the_read(monkeypatch, other_user.id)
     assert browser.get("/account").status_code == 200
     monkeypatch.undo()
     db.session.expire_all()
@@ -677,9 +684,7 @@ def test_a_sign_in_that_timed_out_while_another_request_writes_leads_to_the_logi
     once when another connection wrote meanwhile (it was a 500)."""
     if backend != "sqlite":
         pytest.skip("PostgreSQL locks rows")
-    import sqlite3
 
-    from tourbook import security
 
     user, other_id = make_user(), make_user().id
     browser = new_client(app)
@@ -687,16 +692,7 @@ def test_a_sign_in_that_timed_out_while_another_request_writes_leads_to_the_logi
     column = LoginSession.last_seen_at if timeout == "idle" else LoginSession.created_at
     db.session.execute(update(LoginSession).values({column: utcnow() - timedelta(days=1)}))
     db.session.commit()
-    real = security.token_hash
-
-    def someone_writes_after_the_read(token):  # noqa: ANN001, ANN202
-        hashed = real(token)
-        security.db.session.execute(select(func.count()).select_from(User))  # this request has read
-        with sqlite3.connect(db.engine.url.database, timeout=5) as other:
-            other.execute("UPDATE users SET name = name || '.' WHERE id = ?", (other_id,))  # another writes
-        return hashed
-
-    monkeypatch.setattr(security, "token_hash", someone_writes_after_the_read)
+    someone_writes_after_the_read(monkeypatch, other_id)
     response = browser.get("/account")
     monkeypatch.undo()
 

@@ -850,6 +850,25 @@ def test_a_tour_that_needs_a_guide_tomorrow_gets_one_by_saving_its_time_again(ci
                    tour.ends_at + timedelta(hours=1), now=NOW) == "too_soon"  # another time is a new question
 
 
+def held_a_second_before(monkeypatch, module, name: str, thread: str):  # noqa: ANN001, ANN201
+    """The thread called ``thread`` pauses a second before it calls ``module.name`` (holding what it locked by
+    then); the event returned is set when it does."""
+    import threading
+    import time as clock
+
+    holding = threading.Event()
+    real = getattr(module, name)
+
+    def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if threading.current_thread().name == thread:
+            holding.set()
+            clock.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slow)
+    return holding
+
+
 def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     app, backend, city, make_guide, book, monkeypatch
 ):
@@ -859,7 +878,6 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
     import threading
-    import time as clock
 
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
@@ -870,17 +888,8 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     first, second = book(city, local(day, 9)), book(city, local(day, 14))
     assert first.guide_id == second.guide_id == guide.id
     hr_id, second_id = second.booked_by_id, second.id
-    holding = threading.Event()
     errors: dict[str, BaseException] = {}
-    real_record = services.record
-
-    def slow_record(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if threading.current_thread().name == "cancel":
-            holding.set()
-            clock.sleep(1.0)  # the cancellation holds its tour, before it saves it
-        return real_record(*args, **kwargs)
-
-    monkeypatch.setattr(services, "record", slow_record)
+    holding = held_a_second_before(monkeypatch, services, "record", "cancel")  # holding its tour, before saving it
     engine = create_engine(db.engine.url)
 
     def cancel() -> None:
@@ -957,7 +966,6 @@ def test_an_absence_while_the_tour_is_moved_waits_for_the_move_and_is_saved(
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
     import threading
-    import time as clock
 
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
@@ -970,17 +978,9 @@ def test_an_absence_while_the_tour_is_moved_waits_for_the_move_and_is_saved(
     tour = book(city, local(day, 9))
     assert tour.guide_id == guide.id
     hr_id, tour_id = tour.booked_by_id, tour.id
-    holding = threading.Event()
     errors: dict[str, BaseException] = {}
-    real_lock = services._lock_a_free_guide
-
-    def slow_lock(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if threading.current_thread().name == "move":
-            holding.set()
-            clock.sleep(1.0)  # the move holds its tour, before it locks the guide
-        return real_lock(*args, **kwargs)
-
-    monkeypatch.setattr(services, "_lock_a_free_guide", slow_lock)
+    # The move holds its tour, before it locks the guide.
+    holding = held_a_second_before(monkeypatch, services, "_lock_a_free_guide", "move")
     engine = create_engine(db.engine.url)
 
     def move() -> None:
