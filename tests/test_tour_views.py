@@ -737,6 +737,21 @@ def test_reschedule_offers_alternatives_and_adopts_one(client, booked, make_guid
     assert only_tour().sequence == 0
 
 
+def test_the_reschedule_check_does_not_count_the_guide_who_declined(client, login, booked, guide, hr, day):
+    """The save passes over the guide who declined the tour; so does the answer beside the form."""
+    client.post("/logout")
+    login(guide)
+    client.post(f"/tours/{booked.id}/decline", data={"reason": "Ill"})
+    client.post("/logout")
+    login(hr)
+    response = client.post(f"/tours/{booked.id}/reschedule", data={"day": day.isoformat(), "start": "14:00",
+                                                                   "end": "16:00", "check": "1"})
+    page = text_of(response)
+    assert "No guide is free at this time." in page and "A guide is free" not in page
+    assert alternatives_of(response) == []  # nobody else has hours in the days around
+    assert only_tour().status == "needs_guide"
+
+
 def test_reschedule_does_not_offer_the_tours_own_time_as_an_alternative(client, booked, guide, day):
     """Moving the tour to the next day, when its only guide is away: the nearest free time is the tour's own,
     which is no alternative (it was offered first)."""

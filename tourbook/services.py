@@ -113,12 +113,16 @@ def guides_free_for(session: Session, city: City, start: datetime, end: datetime
 
 
 def availability_for(session: Session, city: City, start: datetime, end: datetime, language: str | None,
-                     now: datetime | None = None, exclude_tour_id: int | None = None) -> Availability:
+                     now: datetime | None = None, exclude_tour_id: int | None = None,
+                     passed_over: frozenset[int] = frozenset()) -> Availability:
+    """Who is free for [start, end), in the language or not, else the nearest alternatives. ``passed_over``:
+    guides who count as not free (those who declined the tour being moved: reschedule_tour passes over them)."""
     now = now or utcnow()
     language = language or None  # an empty choice asks for no language, not for one nobody speaks
     problem, data, free = _free_for(session, city, start, end, now, exclude_tour_id)
     if problem:
         return Availability(problem, [], [], [])
+    free = [g for g in free if g not in passed_over]
     languages: tuple[str, ...] = ()
     if language:  # the same as asking free_guides again with the language, without a second pass
         speaks = {g.guide_id for g in data.guides if language in g.languages}
@@ -132,21 +136,24 @@ def availability_for(session: Session, city: City, start: datetime, end: datetim
     in_language = False
     if not free:  # the nearest times when a guide who speaks the language is free, else any guide
         alternatives, in_language = _alternatives(session, city, start, end, now, language, exclude_tour_id,
-                                                  or_any=True)
+                                                  or_any=True, passed_over=passed_over)
     elif not speakers:  # free guides, none who speaks the language: the nearest times when one who does is free
-        alternatives, in_language = _alternatives(session, city, start, end, now, language, exclude_tour_id)
+        alternatives, in_language = _alternatives(session, city, start, end, now, language, exclude_tour_id,
+                                                  passed_over=passed_over)
     return Availability(None, free, speakers, alternatives, languages, in_language)
 
 
 def _alternatives(session: Session, city: City, start: datetime, end: datetime, now: datetime,
-                  language: str | None, exclude_tour_id: int | None, or_any: bool = False
-                  ) -> tuple[list[Interval], bool]:
+                  language: str | None, exclude_tour_id: int | None, or_any: bool = False,
+                  passed_over: frozenset[int] = frozenset()) -> tuple[list[Interval], bool]:
     """The nearest times when a guide who speaks ``language`` (any guide without one) is free, one or two a
     day, and whether they are in that language. ``or_any``: when no guide who speaks it is free in the days
     searched, the times when any guide is (HR may still book one who does not speak it, and is told so)."""
     wide = load_engine_input(
         session, city, start - timedelta(days=8), end + timedelta(days=8), exclude_tour_id=exclude_tour_id
     )
+    if passed_over:
+        wide = replace(wide, guides=[g for g in wide.guides if g.guide_id not in passed_over])
     found = nearest_alternatives(wide.rules, wide.guides, start, end, now, language=language, limit=5, spread=True)
     if found or not language or not or_any:
         return found, bool(language and found)

@@ -200,12 +200,15 @@ def _adopt(form: WhenForm) -> bool:
 
 def _availability_context(city: City | None, day: date | None, start: time | None, end: time | None,
                           language: str | None, exclude_tour_id: int | None = None,
-                          current: tuple[datetime, datetime] | None = None) -> dict:
-    """``current``: the tour's own time, which is no alternative for moving it."""
+                          current: tuple[datetime, datetime] | None = None,
+                          passed_over: frozenset[int] = frozenset()) -> dict:
+    """``current``: the tour's own time, which is no alternative for moving it; ``passed_over``: guides who
+    declined it (a new time does not give it back to them)."""
     if city is None or day is None or start is None or end is None:
         return {"availability": None}
     begin, finish = _interval(city, day, start, end)
-    result = availability_for(db.session, city, begin, finish, language, exclude_tour_id=exclude_tour_id)
+    result = availability_for(db.session, city, begin, finish, language, exclude_tour_id=exclude_tour_id,
+                              passed_over=passed_over)
     zone = _zone(city)
     # The nearest ones, shown in the order of the day.
     alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)
@@ -421,7 +424,8 @@ def reschedule(tour_id: int):
             status = 422
     context = _availability_context(tour.city, form.day.data, form.start.data, form.end.data,
                                     tour.partner_language, exclude_tour_id=tour.id,
-                                    current=(tour.starts_at, tour.ends_at) if tour.status == "confirmed" else None)
+                                    current=(tour.starts_at, tour.ends_at) if tour.status == "confirmed" else None,
+                                    passed_over=frozenset(_declined_by(_declines(tour)) - {tour.guide_id}))
     return render("tours/reschedule.html", "tours/_reschedule_form.html", status=status, tour=tour, form=form,
                   tz=tour.city.timezone, adopted=adopted, **context)
 
