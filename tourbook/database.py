@@ -29,10 +29,12 @@ from __future__ import annotations
 import logging
 import os
 import select
+import string
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from flask import Flask, g, request
@@ -192,3 +194,40 @@ def init_app(app: Flask) -> None:
     app.before_request(_writes_take_the_lock_first)
     app.teardown_request(_release_the_flag)
     app.teardown_appcontext(_end_read_only_transaction)
+
+
+# --- searching names without their accents -------------------------------------------------------------------
+
+def _folding() -> tuple[str, str]:
+    """Letters as the search compares them, one for one: accented Latin letters (as in Czech, Polish, Turkish,
+    French or Spanish names) and capitals become plain small letters. For translate() on both databases (the
+    SQL function of PostgreSQL; SQLite gets the same function at connect, sqlite_translate)."""
+    special = {"ı": "i", "ł": "l", "đ": "d", "ø": "o", "ħ": "h"}
+    accented = "".join(chr(c) for c in range(0xC0, 0x180) if chr(c).isalpha() and chr(c).islower()
+                       and (chr(c) in special or unicodedata.normalize("NFKD", chr(c))[0] != chr(c)))
+    plain = [special.get(ch) or unicodedata.normalize("NFKD", ch)[0] for ch in accented]
+    capitals = [ch.upper() for ch in accented]
+    keep = [(c, p) for c, p in zip(capitals, plain, strict=True) if len(c) == 1 and not c.isascii()]
+    source = accented + "".join(c for c, _p in keep) + string.ascii_uppercase
+    target = "".join(plain) + "".join(p for _c, p in keep) + string.ascii_lowercase
+    return source, target
+
+
+FOLD_FROM, FOLD_TO = _folding()
+_FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
+
+
+def folded(text: str) -> str:
+    """What a search for ``text`` compares: small letters without accents (as translate(column, FOLD_FROM,
+    FOLD_TO) gives in SQL)."""
+    return text.lower().translate(_FOLD_TABLE)
+
+
+@lru_cache(maxsize=8)
+def _table(source: str, target: str) -> dict:
+    return str.maketrans(source, target)
+
+
+def sqlite_translate(value: str | None, source: str, target: str) -> str | None:
+    """PostgreSQL's translate(), for SQLite (equal lengths only: all Tourbook asks of it)."""
+    return None if value is None else value.translate(_table(source, target))

@@ -190,6 +190,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ANN001
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+        from .database import sqlite_translate
+
+        dbapi_connection.create_function("translate", 3, sqlite_translate, deterministic=True)
 
 
 def init_app(app: Flask) -> None:
