@@ -25,7 +25,17 @@ from sqlalchemy import func, select
 
 from tourbook.demo import DEMO_PASSWORD
 from tourbook.extensions import db
-from tourbook.models import Absence, AuditEntry, Company, LoginSession, PasswordToken, Role, Tour, User
+from tourbook.models import (
+    Absence,
+    AuditEntry,
+    Company,
+    LoginSession,
+    OutboxMessage,
+    PasswordToken,
+    Role,
+    Tour,
+    User,
+)
 
 NEW_PASSWORD = "my own passphrase for touring"
 
@@ -208,6 +218,9 @@ def test_deactivating_a_guide_hands_their_tours_to_come_on_or_flags_them(
     assert (db.session.get(Tour, afternoon.id).status, db.session.get(Tour, afternoon.id).guide_id) == (
         "needs_guide", None)
     assert db.session.get(Tour, past.id).guide_id == leaving.id
+    # The coordinator who deactivated the guide is not mailed about the tour they see on the page.
+    assert db.session.execute(select(OutboxMessage.recipient).where(
+        OutboxMessage.kind == "coordinator_needs_guide")).scalars().all() == []
     assert "1 tour needs a guide" in text_of(client.get("/c/siegen/"))
 
 

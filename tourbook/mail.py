@@ -114,7 +114,7 @@ def _subject(event: str, audience: str, tour: Tour, city: City) -> str:
 
 
 def queue_tour_messages(session: Session, tour: Tour, event: str,
-                        previous_guide_id: int | None = None) -> None:
+                        previous_guide_id: int | None = None, actor_id: int | None = None) -> None:
     """Who hears of a change, in their language. Partner and HR messages carry an iTIP invitation; guides
     get theirs through their calendar feed, so their mails carry none.
 
@@ -161,7 +161,8 @@ def queue_tour_messages(session: Session, tour: Tour, event: str,
                 "guide", gone, "guide_tour", None, event="released")
     if event == "needs_guide":  # the city office finds a guide: its coordinators hear of it at once
         for coordinator in session.execute(select(User).where(
-                User.city_id == tour.city_id, User.role == Role.COORDINATOR, User.active.is_(True))).scalars():
+                User.city_id == tour.city_id, User.role == Role.COORDINATOR, User.active.is_(True),
+                User.id != (actor_id or 0))).scalars():  # not who caused it (an absence they entered, say)
             add(f"{base_key}:coordinator:{coordinator.email}", "coordinator_needs_guide", coordinator.email,
                 coordinator.language, "coordinator", event, "coordinator_tour", None)
     if rows:

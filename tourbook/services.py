@@ -506,7 +506,7 @@ def _reassign_or_flag(session: Session, actor: User | None, tour: Tour, now: dat
     record(session, actor, action, tour, city_id=tour.city_id, reason=reason, previous_guide_id=leaving,
            guide_id=tour.guide_id, outcome=outcome)
     queue_tour_messages(session, tour, "reassigned" if outcome == "reassigned" else "needs_guide",
-                        previous_guide_id=leaving)
+                        previous_guide_id=leaving, actor_id=actor.id if actor else None)
     return outcome
 
 
