@@ -378,6 +378,7 @@ def test_guides_can_be_found_by_name_or_email(client, coordinator, make_user):
     assert "Bernd Bauer" not in found and "Anna Anderswo" not in found
     assert "Bernd Bauer" in text_of(client.get("/c/siegen/guides?q=bb@"))
     assert "Özlem Çelik" in text_of(client.get("/c/siegen/guides?q=%C3%96ZLEM"))  # ÖZLEM: not only ASCII
+    assert "Özlem Çelik" in text_of(client.get("/c/siegen/guides?q=ozlem celik"))  # accents need not be typed
     everyone = text_of(client.get("/c/siegen/guides"))
     assert "Anna Arnold" in everyone and "Bernd Bauer" in everyone and "Anna Anderswo" not in everyone
     assert "Guides in Siegen" in everyone

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .access import city_for, company_for, managed_user_for, roles_required, valid_slug
 from .auth import create_password_link
+from .database import folded
 from .extensions import db
 from .forms import AccountForm, CompanyForm
 from .htmx import redirect_to, render
@@ -66,9 +67,9 @@ def _people(city: City, role: Role, company: Company | None = None) -> list[User
     query = select(User).where(User.role == role).order_by(User.name)
     query = query.where(User.company_id == company.id) if company else query.where(User.city_id == city.id)
     people = list(db.session.execute(query).scalars())
-    q = _search_text(request.args.get("q")).casefold()
-    if q:  # a city's people fit in memory; Python compares all scripts alike on every database
-        people = [p for p in people if q in p.name.casefold() or q in p.email.casefold()]
+    q = folded(_search_text(request.args.get("q")).casefold())
+    if q:  # a city's people fit in memory; Python compares all scripts alike on every database, accents aside
+        people = [p for p in people if q in folded(p.name.casefold()) or q in folded(p.email.casefold())]
     return people
 
 
