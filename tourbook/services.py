@@ -398,7 +398,7 @@ def reschedule_tour(session: Session, actor: User, tour: Tour, start: datetime, 
         same_time = (start, end) == (t.starts_at, t.ends_at)  # a tour that needs a guide, asking again
         # A guide who declined the tour does not get it back by a new time either (the coordinator may assign
         # them); its guide (given back by the coordinator, say) keeps it when free.
-        passed_over = tried | (_declined_by(session, t.id) - {t.guide_id})
+        passed_over = tried | (declined_by(session, t.id) - {t.guide_id})
         choice = _choose(
             session, city, start, end, t.partner_language, now, exclude_tour_id=t.id, prefer=t.guide_id,
             skip=passed_over, lead_time=timedelta(0) if same_time else None,
@@ -460,7 +460,7 @@ def _speaker_takes_over(session: Session, tour: Tour, now: datetime) -> bool:
     if tour.starts_at <= now:
         return False
     city = session.get(City, tour.city_id)
-    tried = _declined_by(session, tour.id)  # who declined it does not get it back by themselves
+    tried = declined_by(session, tour.id)  # who declined it does not get it back by themselves
     if tour.guide_id:
         tried.add(tour.guide_id)
     choice = _choose(session, city, tour.starts_at, tour.ends_at, tour.partner_language, now, exclude_tour_id=tour.id,
@@ -480,7 +480,7 @@ def declines_of(tour_id: int) -> tuple:
     return (AuditEntry.object_type == "tour", AuditEntry.object_id == tour_id, AuditEntry.action == "tour_declined")
 
 
-def _declined_by(session: Session, tour_id: int) -> set[int]:
+def declined_by(session: Session, tour_id: int) -> set[int]:
     """The guides who declined the tour."""
     return set(session.execute(
         select(AuditEntry.actor_id).where(*declines_of(tour_id), AuditEntry.actor_id.is_not(None))

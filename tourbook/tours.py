@@ -41,6 +41,7 @@ from .services import (
     book_tour,
     cancel_tour,
     decline_tour,
+    declined_by,
     declines_of,
     guides_free_for,
     mark_outcome,
@@ -426,7 +427,7 @@ def reschedule(tour_id: int):
     context = _availability_context(tour.city, form.day.data, form.start.data, form.end.data,
                                     tour.partner_language, exclude_tour_id=tour.id,
                                     current=(tour.starts_at, tour.ends_at) if tour.status == "confirmed" else None,
-                                    passed_over=frozenset(_declined_by(_declines(tour)) - {tour.guide_id}))
+                                    passed_over=frozenset(declined_by(db.session, tour.id) - {tour.guide_id}))
     return render("tours/reschedule.html", "tours/_reschedule_form.html", status=status, tour=tour, form=form,
                   tz=tour.city.timezone, adopted=adopted, **context)
 
