@@ -421,6 +421,15 @@ def test_audit_filters_by_object_person_and_day(client, coordinator, log):
     assert none == [], "a % is searched for, not a wildcard"
 
 
+def test_audit_person_filter_ignores_accents_as_the_other_searches_do(client, coordinator, siegen, log):
+    entry(siegen, "tour_booked", "tour", 13, "Zoë.Çelik@alpha.example", datetime(2030, 3, 4, 9, tzinfo=BERLIN))
+    db.session.commit()
+    sign_in(client, coordinator.email, TEST_PASSWORD)
+    for typed in ("zoe.celik", "ZOË.ÇELIK", "zoë"):
+        found = audit_rows(client.get("/audit/", query_string={"person": typed}))
+        assert len(found) == 1 and "Tour #13" in found[0], typed
+
+
 @pytest.mark.parametrize("query", [
     {"day_from": "0001-01-01"}, {"day_to": "9999-12-31"}, {"day_from": "2030-02-30"},
     {"object_id": "abc"}, {"object_id": "99999999999999"}, {"page": "x"}, {"page": "-3"},

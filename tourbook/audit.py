@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .access import roles_required
+from .database import any_contains_folded
 from .extensions import db
 from .forms import AuditFilterForm
 from .htmx import render
@@ -165,7 +166,7 @@ def index():
         query = query.where(AuditEntry.object_id == form.object_id.data)
     person = _printable(form.person.data)
     if person and not form.person.errors:
-        query = query.where(AuditEntry.actor_label.icontains(person, autoescape=True))
+        query = query.where(any_contains_folded((AuditEntry.actor_label,), person))
     if form.day_from.data and not form.day_from.errors:
         query = query.where(AuditEntry.at >= datetime.combine(form.day_from.data, time(), zone))
     if form.day_to.data and not form.day_to.errors:

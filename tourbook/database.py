@@ -31,14 +31,14 @@ import os
 import select
 import string
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache, wraps
 from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, event, func, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
@@ -221,6 +221,13 @@ def folded(text: str) -> str:
     """What a search for ``text`` compares: small letters without accents (as translate(column, FOLD_FROM,
     FOLD_TO) gives in SQL)."""
     return text.lower().translate(_FOLD_TABLE)
+
+
+def any_contains_folded(columns: Iterable[ColumnElement], text: str) -> ColumnElement[bool]:
+    """Whether one of ``columns`` contains ``text``, literally (% and _ are no wildcards) and with accents and
+    capitals counting for nothing on both sides: "novakova" finds Nováková."""
+    like = "%" + folded(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(*(func.translate(column, FOLD_FROM, FOLD_TO).like(like, escape="\\") for column in columns))
 
 
 @lru_cache(maxsize=8)

@@ -9,13 +9,13 @@ from flask import Blueprint, abort, flash, make_response, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import joinedload
 
 from .access import roles_required, tour_for
 from .availability import Interval
 from .calendars import CalendarEvent, render_calendar
-from .database import FOLD_FROM, FOLD_TO, folded, read_only
+from .database import any_contains_folded, read_only
 from .extensions import db
 from .forms import (
     INTEREST_CHOICES,
@@ -129,13 +129,8 @@ def index():
     if status in STATUS_FILTERS:
         query = query.where(Tour.status == status)
     if q:
-        # What is typed is searched for literally: % and _ are no wildcards here. Accents and capitals count
-        # for nothing: "novakova" finds Nováková (translate() folds both sides the same way).
-        like = "%" + folded(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.outerjoin(User, Tour.guide_id == User.id).where(
-            or_(*(func.translate(column, FOLD_FROM, FOLD_TO).like(like, escape="\\")
-                  for column in (Tour.partner_first_name, Tour.partner_last_name, User.name)))
-        )
+            any_contains_folded((Tour.partner_first_name, Tour.partner_last_name, User.name), q))
     tours = db.session.execute(query.limit(200)).unique().scalars().all()
     needs_guide, lacks_language = [], []
     search_answer = wants_fragment()
