@@ -395,6 +395,23 @@ def test_the_availability_fragment_explains_a_broken_interval(client, login, hr,
     assert availability_text(incomplete) == "Enter date and times to see whether a guide is free."
 
 
+def test_a_time_the_clocks_skip_is_named_as_such_not_as_end_before_start(client, login, hr, guide, city):
+    login(hr)
+    # 28 March 2027: in Germany the clocks go from 02:00 to 03:00; 02:30 does not exist.
+    live = client.get("/tours/availability", query_string={
+        "city": city.id, "day": "2027-03-28", "start": "02:30", "end": "03:30"}, headers=HTMX)
+    assert availability_text(live) == ("On 28 March 2027 the clocks go forward one hour: "
+                                       "02:30 does not exist that night.")
+    hr.language = "de"
+    db.session.commit()
+    posted = client.post("/tours/new", data=tour_form(city, date(2027, 3, 28), start="01:30", end="02:15"))
+    assert posted.status_code == 422
+    assert ("Am 28. März 2027 werden die Uhren eine Stunde vorgestellt: 02:15 gibt es in dieser Nacht nicht."
+            in text_of(posted))
+    assert times_shown(posted) == ("2027-03-28", "01:30", "02:15")
+    assert tour_count() == 0
+
+
 def test_a_tour_too_soon_names_the_city_office_to_call_in_german(client, login, hr, guide, city):
     hr.language = "de"
     db.session.commit()

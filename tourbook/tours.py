@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, make_response, request, url_for
@@ -28,7 +28,7 @@ from .forms import (
     select_choices,
 )
 from .htmx import redirect_to, render, wants_fragment
-from .i18n import meeting_point_text
+from .i18n import fmt_date, meeting_point_text
 from .main import language_label
 from .models import AuditEntry, City, Role, Tour, User, utcnow
 from .overview import lacking_language
@@ -95,6 +95,21 @@ def _zone(city: City) -> ZoneInfo:
 def _interval(city: City, day: date, start: time, end: time) -> tuple[datetime, datetime]:
     zone = _zone(city)
     return (datetime.combine(day, start, zone), datetime.combine(day, end, zone))
+
+
+def _missing_time(city: City, day: date, start: time, end: time) -> str | None:
+    """What to say when the start or end is a local time that does not exist on that day (the hour the clocks
+    skip in spring): the interval would silently move by that hour and read as "end before start"."""
+    for wall in (start, end):
+        local = datetime.combine(day, wall, _zone(city))
+        try:
+            again = local.astimezone(UTC).astimezone(local.tzinfo)
+        except OverflowError:  # 0001-01-01 or 9999-12-31: the booking rules answer those
+            return None
+        if again.replace(tzinfo=None) != local.replace(tzinfo=None):
+            return _("On %(date)s the clocks go forward one hour: %(time)s does not exist that night.",
+                     date=fmt_date(day, "long"), time=wall.strftime("%H:%M"))
+    return None
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -210,10 +225,19 @@ def _availability_context(city: City | None, day: date | None, start: time | Non
     # The nearest ones, shown in the order of the day.
     alternatives = [_alternative(a, zone) for a in sorted(result.alternatives, key=lambda a: a.start)
                     if (a.start, a.end) != current]
-    problem = tour_error_message(TourError(result.problem), city) if result.problem else None
+    problem = _missing_time(city, day, start, end) or (
+        tour_error_message(TourError(result.problem), city) if result.problem else None)
     return {"availability": result, "availability_problem": problem, "alternatives": alternatives, "city": city,
             "free_languages": ", ".join(language_label(code) for code in result.languages),
             "asked_language": language}
+
+
+def _add_missing_time(form: TourForm | RescheduleForm, city: City) -> bool:
+    """Whether the form's start or end does not exist on its day (then said at the start field)."""
+    message = _missing_time(city, form.day.data, form.start.data, form.end.data)
+    if message:
+        form.start.errors.append(message)
+    return message is not None
 
 
 def _alternative(interval: Interval, zone: ZoneInfo) -> dict:
@@ -249,7 +273,7 @@ def new():
             adopted = _adopt(form)
         elif "check" in request.form:  # without JavaScript: is a guide free then? (nothing booked, no errors)
             pass
-        elif form.validate():
+        elif form.validate() and not _add_missing_time(form, city):
             begin, finish = _interval(city, form.day.data, form.start.data, form.end.data)
             place, point = _meeting_point(form.meeting_point.data, city, form.language.data)
             partner = PartnerDetails(
@@ -402,7 +426,7 @@ def reschedule(tour_id: int):
             adopted = _adopt(form)
         elif "check" in request.form:  # the live answer to a changed time (or the button without JavaScript)
             status = 200 if form.validate() else 422
-        elif form.validate():
+        elif form.validate() and not _add_missing_time(form, tour.city):
             begin, finish = _interval(tour.city, form.day.data, form.start.data, form.end.data)
             if (begin, finish) == (tour.starts_at, tour.ends_at) and tour.status == "confirmed":
                 # Nothing to tell anybody, nor a new sequence. (A tour that needs a guide gets one if one is
