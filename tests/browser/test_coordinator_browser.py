@@ -213,6 +213,25 @@ def test_audit_log_and_its_filter(page: Any) -> None:  # noqa: ANN401
     assert_no_axe_violations(page, "audit log filtered")
 
 
+def test_audit_filter_lines_its_fields_up_on_a_wide_screen(new_page: Any) -> None:  # noqa: ANN401
+    """On a desktop the filter's fields stand in one row: every input and the button on one line, and no field
+    stretched over a line of its own (the last one used to fill a second row by itself, its input lower
+    than the others where a neighbour's label took two lines)."""
+    for lang in ("de", "en"):
+        page = new_page(viewport={"width": 1280, "height": 900})
+        login(page, COORDINATOR)
+        page.goto(f"/audit/?lang={lang}")
+        boxes = page.locator("form[role=search]").evaluate(
+            """form => [...form.querySelectorAll('input:not([type=hidden]), select, button')].map((e) => {
+                const r = e.getBoundingClientRect(); return {name: e.name || e.type, bottom: r.bottom, width: r.width};
+            })""")
+        bottoms = [box["bottom"] for box in boxes]  # KERN's select is 2px shorter
+        assert max(bottoms) - min(bottoms) <= 3, f"{lang}: the fields are not on one line: {boxes}"
+        widths = [box["width"] for box in boxes if box["name"] not in ("object_id", "submit")]
+        assert max(widths) < 1.2 * min(widths), f"{lang}: one field is much wider than the others: {boxes}"
+        assert_no_axe_violations(page, f"audit log filter ({lang})")
+
+
 def test_audit_log_on_a_phone_scrolls_its_table_by_keyboard_too(new_page: Any) -> None:  # noqa: ANN401
     """The table is wider than a phone: it scrolls in its own box, which the keyboard reaches (a labelled
     region in the tab order), and the e-mail addresses of who did it stay whole words."""
