@@ -180,6 +180,25 @@ def test_coordinator_walks_overview_guides_and_companies(page: Any) -> None:  # 
     assert_no_axe_violations(page, "coordinator: enrol a company")
 
 
+def test_a_checkbox_hint_reads_in_lines_under_its_label(new_page: Any) -> None:  # noqa: ANN401
+    """The hint under "Account is active" starts where the label's text starts and keeps the label's width
+    (it fell into the checkbox's 32px column before, one word per line)."""
+    for width in (390, 1280):
+        page = new_page(viewport={"width": width, "height": 900})
+        login(page, COORDINATOR)
+        page.goto("/c/siegen/guides")
+        page.locator("#people tbody a").first.click()
+        page.wait_for_url("**/c/siegen/people/*")
+        hint, label = page.locator("#active-hint"), page.locator("label[for=active]")
+        text_left = label.evaluate("e => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft)")
+        lines = hint.evaluate("e => { const r = document.createRange(); r.selectNodeContents(e); "
+                              "return new Set([...r.getClientRects()].map((box) => Math.round(box.top))).size; }")
+        assert abs(hint.evaluate("e => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft)")
+                   - text_left) < 1, "the hint does not start under the label's text"
+        assert lines <= 2, f"the hint takes {lines} lines at {width}px"
+        assert_no_axe_violations(page, f"coordinator: a guide's account at {width}px")
+
+
 def test_coordinator_creates_a_guide_and_sees_the_one_time_link(page: Any) -> None:  # noqa: ANN401
     login(page, COORDINATOR)
     follow(page, "/c/siegen/guides", within="nav.site-nav")
