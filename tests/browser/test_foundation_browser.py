@@ -199,6 +199,26 @@ def test_a_checkbox_hint_reads_in_lines_under_its_label(new_page: Any) -> None: 
         assert_no_axe_violations(page, f"coordinator: a guide's account at {width}px")
 
 
+def test_the_copy_button_stands_beside_the_whole_width_address(new_page: Any) -> None:  # noqa: ANN401
+    """The calendar address and its copy button share the field's width on a desktop (the row shrank to its
+    content: the address was cut short and the button wrapped below it); on a phone the address keeps the
+    screen's width and the button goes below it."""
+    for width in (1280, 390):
+        page = new_page(viewport={"width": width, "height": 900})
+        login(page, GUIDE)
+        page.goto("/calendar")
+        field = page.locator(".copy-field").bounding_box()
+        address, button = page.locator("#feed-url").bounding_box(), page.locator("button[data-copy]").bounding_box()
+        if width > 600:
+            assert abs(button["y"] - address["y"]) < 1, "the button is not beside the address"
+            assert abs(button["x"] + button["width"] - (field["x"] + field["width"])) < 1, (
+                "the address and its button do not fill the field's width")
+        else:
+            assert button["y"] > address["y"] and abs(address["width"] - field["width"]) < 1, (
+                "on a phone the address should take the whole width, its button below it")
+        assert_no_axe_violations(page, f"guide: calendar subscription at {width}px")
+
+
 def test_coordinator_creates_a_guide_and_sees_the_one_time_link(page: Any) -> None:  # noqa: ANN401
     login(page, COORDINATOR)
     follow(page, "/c/siegen/guides", within="nav.site-nav")
