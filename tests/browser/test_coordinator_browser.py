@@ -169,6 +169,18 @@ def test_admin_reports_for_all_cities_and_one(page: Any) -> None:  # noqa: ANN40
     assert_no_axe_violations(page, "admin's reports for one city")
 
 
+def test_settings_give_the_privacy_notices_room(page: Any) -> None:  # noqa: ANN401
+    """The two privacy notices are text boxes of six lines, and the second one's label keeps the distance of
+    the fields above from the first box (it touched it, and the boxes had two lines whatever they asked for)."""
+    login(page, COORDINATOR)
+    page.goto("/c/siegen/settings/")
+    first, second_label = page.locator("#privacy_text_de"), page.locator("label[for=privacy_text_en]")
+    line = float(first.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+    assert first.bounding_box()["height"] >= 6 * line, "the text box is shorter than its six rows"
+    gap = second_label.bounding_box()["y"] - (first.bounding_box()["y"] + first.bounding_box()["height"])
+    assert gap >= 20, f"only {gap}px between the German notice and the English one's label"
+
+
 def test_settings_with_an_error_then_saved(page: Any) -> None:  # noqa: ANN401
     login(page, COORDINATOR)
     page.goto("/c/siegen/settings/")
