@@ -334,6 +334,25 @@ def test_without_a_period_the_last_twelve_months_are_shown(client, region, coord
     assert len(re.findall(r'<th scope="row"', months.group(0))) == 12
 
 
+def test_each_table_names_what_its_rows_and_numbers_are(client, region, coordinator):
+    """The tables beside the charts say what a row is and what it counts (all said 'Item' and 'Number': the
+    feedback table read 'Item 5, Number 13')."""
+    sign_in(client, coordinator.email, TEST_PASSWORD)
+    for lang, expected in (
+        ("en", {"months": ("Month", "Tours"), "ratings": ("Rating", "Number"), "guide_hours": ("Guide", "Hours"),
+                "cancellations": ("Cancelled", "Tours")}),
+        ("de", {"months": ("Monat", "Touren"), "ratings": ("Bewertung", "Anzahl"),
+                "guide_hours": ("Guide", "Stunden"), "cancellations": ("Abgesagt", "Touren")}),
+    ):
+        html = client.get("/reports/", query_string={**PERIOD, "lang": lang}).get_data(as_text=True)
+        for key, headers in expected.items():
+            section = re.search(rf'<section class="report-section" aria-labelledby="h-{key}">.*?</section>', html,
+                                re.S).group(0)
+            found = tuple(re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r'<th scope="col"[^>]*>(.*?)</th>',
+                                                                             section, re.S))
+            assert found == headers, f"{lang} {key}: {found}"
+
+
 def test_htmx_request_gets_only_the_report_fragment(client, region, coordinator):
     sign_in(client, coordinator.email, TEST_PASSWORD)
     full = client.get("/reports/", query_string=PERIOD)

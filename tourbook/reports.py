@@ -36,7 +36,9 @@ class Section:
     description: str
     rows: list[tuple[str, float]]
     kind: str = "bar"  # or "column"
-    unit: str = ""
+    # The headers of the table's two columns: what a row is and what its number counts.
+    item: str = ""
+    quantity: str = ""
 
     @property
     def series(self) -> Series:
@@ -137,7 +139,7 @@ def build_report(session: Session, city_ids: list[int], start: date, end: date,
                                    _("Booked tours (without cancelled ones) per month of the period."),
                                    [(first.strftime("%m/%Y"), float(n)) for first, n in zip(months, per_month,
                                                                                              strict=True)],
-                                   kind="column"))
+                                   kind="column", item=_("Month"), quantity=_("Tours")))
 
     names = dict(session.execute(
         select(Company.id, Company.name).where(Company.id.in_(list(per_company)))
@@ -145,36 +147,40 @@ def build_report(session: Session, city_ids: list[int], start: date, end: date,
     companies = sorted(((names.get(i, "–"), n) for i, n in per_company.items()), key=lambda r: (-r[1], r[0]))
     report.sections.append(Section("companies", _("Tours per company"),
                                    _("Booked tours (without cancelled ones) per company."),
-                                   [(name, float(n)) for name, n in companies]))
+                                   [(name, float(n)) for name, n in companies], item=_("Company"), quantity=_("Tours")))
 
     labels = {"hr": _("by HR"), "partner": _("by the partner"), "coordinator": _("by the coordinator")}
     rows = [(labels[k], float(cancelled_by.pop(k, 0))) for k in ("hr", "partner", "coordinator")]
     if sum(cancelled_by.values()):
         rows.append((_("Other"), float(sum(cancelled_by.values()))))
     report.sections.append(Section("cancellations", _("Cancellations and who cancelled"),
-                                   _("Cancelled tours by who cancelled them."), rows))
+                                   _("Cancelled tours by who cancelled them."), rows,
+                                   item=_("Cancelled"), quantity=_("Tours")))
 
     report.sections.append(Section("outcomes", _("Tours held and no-shows"),
                                    _("Tours marked as held, and tours the partner did not come to."),
                                    [(_("held"), float(totals["done"])),
-                                    (_("partner did not come"), float(totals["no_show"]))]))
+                                    (_("partner did not come"), float(totals["no_show"]))],
+                                   item=_("Outcome"), quantity=_("Tours")))
 
     from .main import language_label
 
     languages = sorted(((language_label(code), n) for code, n in per_language.items()),
                        key=lambda r: (-r[1], r[0]))
     report.sections.append(Section("languages", _("Languages of the tours"), _("Booked tours per language."),
-                                   [(label, float(n)) for label, n in languages]))
+                                   [(label, float(n)) for label, n in languages], item=_("Language"),
+                                   quantity=_("Tours")))
 
     interest_labels = dict(INTEREST_CHOICES)
     report.sections.append(Section("interests", _("Interests of the partners"),
                                    _("How many booked tours named each interest."),
                                    sorted(((str(interest_labels[c]), float(interests[c])) for c in INTERESTS),
-                                          key=lambda r: -r[1])))
+                                          key=lambda r: -r[1]), item=_("Interest"), quantity=_("Tours")))
 
     report.sections.append(Section("ratings", _("Partner feedback"),
                                    _("How many partners gave each rating, from 5 (very good) to 1 (poor)."),
-                                   [(str(r), float(ratings[r])) for r in sorted(RATINGS, reverse=True)]))
+                                   [(str(r), float(ratings[r])) for r in sorted(RATINGS, reverse=True)],
+                                   item=_("Rating"), quantity=_("Number")))
 
     hours = session.execute(
         select(Tour.guide_id, func.sum(_hours_expr(dialect)))
@@ -185,7 +191,7 @@ def build_report(session: Session, city_ids: list[int], start: date, end: date,
     ).all()) if hours else {}
     report.sections.append(Section("guide_hours", _("Guide hours"), _("Hours of held tours per guide."),
                                    sorted(((guides.get(g, "–"), round(float(h or 0), 1)) for g, h in hours),
-                                          key=lambda r: r[0]), unit="h"))
+                                          key=lambda r: r[0]), item=_("Guide"), quantity=_("Hours")))
     return report
 
 
