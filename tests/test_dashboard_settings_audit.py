@@ -558,6 +558,17 @@ def test_feedback_needs_a_rating_from_one_to_five(client, add_tour, data, messag
     assert reload(tour).feedback_rating is None
 
 
+def test_the_error_summary_puts_no_colon_after_a_question(client, add_tour):
+    """The summary names the field by its label and then the error; after a question mark it adds no colon
+    ('How was your tour?: Please choose a rating.' read oddly)."""
+    tour = add_tour(at_days(-1), status="done")
+    for lang, expected in (("en", "How was your tour? Please choose a rating."),
+                           ("de", "Wie war Ihre Tour? Bitte wählen Sie eine Bewertung.")):
+        response = client.post(f"/t/{tour.token}/feedback?lang={lang}", data={"feedback-comment": "x"})
+        summary = re.search(r'<ul class="error-summary">(.*?)</ul>', response.get_data(as_text=True), re.S).group(1)
+        assert re.sub(r"<[^>]+>", "", summary).strip() == expected
+
+
 def test_feedback_comment_is_erased_by_the_purge_and_the_rating_stays(client, add_tour):
     tour = add_tour(at_days(-1), status="done")
     feedback = {"feedback-rating": "5", "feedback-comment": "Ask for Fiona"}
