@@ -91,6 +91,7 @@ def test_admin_creates_a_coordinator_who_manages_the_new_city(app: Flask, client
     city = make_city(name="Meschede", slug="meschede")
     people = text_of(client.get("/c/meschede/coordinators"))
     assert "Coordinators of Meschede" in people and "No accounts found." in people
+    assert "0 coordinators" in text_of(client.get("/c/meschede/?lang=en"))
     response = client.post(
         "/c/meschede/coordinators/new",
         data={"name": "Mira Meschede", "email": "mira@meschede.example", "language": "en"},
@@ -99,6 +100,7 @@ def test_admin_creates_a_coordinator_who_manages_the_new_city(app: Flask, client
     coordinator = db.session.execute(select(User).where(User.email == "mira@meschede.example")).scalar_one()
     assert (coordinator.role, coordinator.city_id) == ("coordinator", city.id)
     assert "Mira Meschede" in text_of(client.get("/c/meschede/coordinators"))
+    assert "1 coordinator" in text_of(client.get("/c/meschede/?lang=en"))  # the card on the city's page counts them
 
     browser = new_client(app)
     link = path_of(link_on_page(response))

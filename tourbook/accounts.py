@@ -31,12 +31,16 @@ def city_home(slug: str):
     guides = db.session.execute(
         select(func.count()).select_from(User).where(User.city_id == city.id, User.role == Role.GUIDE)
     ).scalar_one()
+    coordinators = db.session.execute(
+        select(func.count()).select_from(User).where(User.city_id == city.id, User.role == Role.COORDINATOR)
+    ).scalar_one() if current_user.role == Role.ADMIN else None
     resets = _reset_requests(city)
     from .models import utcnow
     from .overview import city_overview
 
     return render(
         "accounts/city_home.html", city=city, guide_count=guides, company_count=len(city.companies),
+        coordinator_count=coordinators,
         reset_requests=resets, now=utcnow(), **city_overview(db.session, city, utcnow()),
     )
 
