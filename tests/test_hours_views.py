@@ -545,8 +545,8 @@ BAD_ABSENCES = [
     pytest.param({"last_day": "2027-03-10" * 300}, "last_day", NO_DATE, id="very-long-text"),
     pytest.param({"first_day": "２０２７-０３-１０"}, "first_day", NO_DATE, id="fullwidth-digits"),
     pytest.param({"first_day": "März ☂"}, "first_day", NO_DATE, id="unicode"),
-    pytest.param({"start_time": "9.07 Uhr"}, "start_time", "Not a valid time value.", id="garbage-time"),
-    pytest.param({"end_time": "halb zehn"}, "end_time", "Not a valid time value.", id="garbage-end-time"),
+    pytest.param({"start_time": "9.07 Uhr"}, "start_time", "Please enter a time, e.g. 09:00.", id="garbage-time"),
+    pytest.param({"end_time": "halb zehn"}, "end_time", "Please enter a time, e.g. 12:00.", id="garbage-end-time"),
     pytest.param({"reason": "bored"}, "reason", BAD_CHOICE, id="unknown-reason"),
 ]
 
@@ -677,8 +677,8 @@ def test_plain_form_saves_languages_and_limits_and_redirects(client, login, guid
     ("languages", "fields", "field", "message"),
     [
         pytest.param((), {}, "languages", "Choose at least one language.", id="no-language"),
-        pytest.param(("xx",), {}, "languages", "not a valid choice", id="unknown-language"),
-        pytest.param(("de", "klingon ☄"), {}, "languages", "not a valid choice", id="unicode-language"),
+        pytest.param(("xx",), {}, "languages", "Not a valid choice.", id="unknown-language"),
+        pytest.param(("de", "klingon ☄"), {}, "languages", "Not a valid choice.", id="unicode-language"),
         pytest.param(("de",), {"daily_limit": ""}, "daily_limit", "Please enter a number.", id="empty-daily"),
         pytest.param(("de",), {"daily_limit": "21"}, "daily_limit", "Between 0 and 20.", id="daily-too-high"),
         pytest.param(("de",), {"daily_limit": "-1"}, "daily_limit", "Between 0 and 20.", id="daily-negative"),

@@ -236,7 +236,7 @@ BAD_INPUT = [
     ("consent", {"consent": None}, "Please confirm the partner's consent."),
     ("language", {"language": "xx"}, "Not a valid choice."),
     ("meeting_point", {"meeting_point": "the moon"}, "Not a valid choice."),
-    ("interests", {"interests": ["housing", "casino"]}, "not a valid choice"),
+    ("interests", {"interests": ["housing", "casino"]}, "Not a valid choice."),
     ("guide_note", {"guide_note": "x" * 1001}, "Field cannot be longer than 1000 characters."),
     ("accessibility_needs", {"accessibility_needs": "bad\x00byte"},
      "Contains characters that are not allowed."),

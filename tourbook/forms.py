@@ -42,6 +42,9 @@ from .models import LANGUAGES
 LANGUAGE_CHOICES = [SelectChoice("de", _l("German")), SelectChoice("en", _l("English"))]
 assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
 
+# A value that is none of the boxes offered (wtforms' own message, in English only, repeats what was sent).
+NOT_A_CHOICE = _l("Not a valid choice.")
+
 # One validator for every email field (validators keep no state): the house style's message.
 _EMAIL = Email(check_deliverability=False, message=_l("Please enter an email address like name@example.org."))
 MIN_PASSWORD = 12
@@ -217,8 +220,11 @@ class WindowForm(TextForm):
 class AbsenceForm(TextForm):
     first_day = DateField(_l("First day"), validators=[DataRequired(message=_l("Please enter a date."))])
     last_day = DateField(_l("Last day"), validators=[DataRequired(message=_l("Please enter a date."))])
-    start_time = TimeField(_l("From (time on the first day)"), validators=[Optional()], render_kw={"step": 900})
-    end_time = TimeField(_l("Until (time on the last day)"), validators=[Optional()], render_kw={"step": 900})
+    # Optional times: what is no time would get wtforms' own message, which wtforms has in English only.
+    start_time = TimeField(_l("From (time on the first day)"), validators=[Optional()], render_kw={"step": 900},
+                           invalid_value_message=_l("Please enter a time, e.g. 09:00."))
+    end_time = TimeField(_l("Until (time on the last day)"), validators=[Optional()], render_kw={"step": 900},
+                         invalid_value_message=_l("Please enter a time, e.g. 12:00."))
     reason = SelectField(_l("Reason"), choices=select_choices(ABSENCE_REASON_CHOICES))
 
 
@@ -226,6 +232,7 @@ class GuideProfileForm(TextForm):
     languages = SelectMultipleField(
         _l("Languages you guide in"), choices=select_choices(GUIDE_LANGUAGE_CHOICES),
         validators=[DataRequired(message=_l("Choose at least one language."))],
+        invalid_choice_message=NOT_A_CHOICE,
         option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
     )
     daily_limit = IntegerField(
@@ -286,6 +293,7 @@ class TourForm(WhenForm):
     phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     interests = SelectMultipleField(_l("Interests"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
+                                    invalid_choice_message=NOT_A_CHOICE,
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     people = IntegerField(_l("People coming (children too)"), default=1,
                           validators=[InputRequired(message=_l("Please enter a number.")),
@@ -316,7 +324,7 @@ class AssignForm(ReasonForm):
 
 class WishesForm(TextForm):
     interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES),
-                                    validators=[Optional()],
+                                    validators=[Optional()], invalid_choice_message=NOT_A_CHOICE,
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     people = IntegerField(_l("People coming (children too)"),

@@ -1,0 +1,118 @@
+"""Hostile and odd input found by crawling every page as every role and sending every form field odd values:
+what came out as a 500 or as a message in the wrong language. The answer is a 422 with the error at the field,
+in the reader's language, and what was typed kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from factories_tours import bookable_day, make_guide_fixture, make_tour_fixture  # noqa: F401 - fixtures
+from flask import Flask
+from helpers_foundation import field_error, input_value, text_of
+from sqlalchemy import select
+
+from tourbook.extensions import db
+from tourbook.models import Absence, City, Company, Role, Tour, User
+
+
+@pytest.fixture
+def city(make_city: Callable[..., City]) -> City:
+    return make_city(name="Siegen", slug="siegen")
+
+
+@pytest.fixture
+def company(make_company: Callable[..., Company], city: City) -> Company:
+    return make_company(cities=[city], name="Hüttenwerk GmbH", address="Hüttenstraße 12, 57072 Siegen")
+
+
+@pytest.fixture
+def guide(make_guide: Callable[..., User], city: City) -> User:
+    return make_guide(city, name="Gisela Guide", languages=("de", "en"), language="de")
+
+
+@pytest.fixture
+def tour(make_tour: Callable[..., Tour], guide: User, company: Company) -> Tour:
+    return make_tour(guide, datetime.now(UTC) + timedelta(days=10), company=company)
+
+
+def signed_in(app: Flask, user: User, language: str | None = None):  # noqa: ANN201
+    """A browser signed in as ``user``; ``language`` switches the pages to it (else the account's)."""
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
+    assert response.status_code == 303
+    if language:
+        browser.get(f"/?lang={language}")
+    return browser
+
+
+# --- wtforms' own messages, which it has in English only ---------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "message"), [
+    ("de", "Bitte geben Sie eine Uhrzeit ein, z. B. 09:00."),
+    ("en", "Please enter a time, e.g. 09:00."),
+])
+def test_an_absence_time_that_is_no_time_is_explained_in_the_readers_language(
+        app: Flask, guide: User, language: str, message: str):
+    # A browser without a time picker sends what was typed.
+    browser = signed_in(app, guide, language)
+    day = bookable_day(days=20).isoformat()
+    for headers in ({}, {"HX-Request": "true"}):
+        response = browser.post(f"/guides/{guide.id}/absences", headers=headers, data={
+            "absence-first_day": day, "absence-last_day": day, "absence-start_time": "9 Uhr",
+            "absence-end_time": "25:61", "absence-reason": "training",
+        })
+        assert response.status_code == 422
+        assert field_error(response, "absence-start_time") == message
+        assert field_error(response, "absence-end_time") == message.replace("09:00", "12:00")
+        assert "Not a valid time value" not in text_of(response)
+        assert input_value(response, "absence-start_time") == "9 Uhr"
+        assert input_value(response, "absence-first_day") == day
+    assert db.session.execute(select(Absence)).first() is None
+
+
+def test_a_language_nobody_offered_is_refused_in_german_without_repeating_it(app: Flask, guide: User):
+    browser = signed_in(app, guide)
+    sent = "klingonisch" + "x" * 5000
+    response = browser.post(f"/guides/{guide.id}/profile", data={
+        "profile-languages": ["de", sent], "profile-daily_limit": "2", "profile-weekly_limit": "5",
+    })
+    assert response.status_code == 422
+    assert field_error(response, "profile-languages") == "Keine gültige Auswahl."
+    assert sent not in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, guide.id).languages == ["de", "en"]
+
+
+def test_an_interest_nobody_offered_is_refused_in_the_booking_form_in_german(
+        app: Flask, make_user: Callable[..., User], company: Company, city: City, guide: User):
+    hr = make_user(Role.HR, company=company, language="de")
+    browser = signed_in(app, hr)
+    day = bookable_day(days=10).isoformat()
+    response = browser.post("/tours/new", data={
+        "city": str(city.id), "day": day, "start": "10:00", "end": "12:00", "language": "de",
+        "first_name": "Mira", "people": "2", "interests": ["housing", "<b>mars</b>"],
+        "meeting_point": "company", "consent": "y",
+    })
+    assert response.status_code == 422
+    assert field_error(response, "interests") == "Keine gültige Auswahl."
+    assert "mars" not in response.get_data(as_text=True)
+    assert input_value(response, "first_name") == "Mira"
+    assert db.session.execute(select(Tour)).first() is None
+
+
+@pytest.mark.parametrize(("language", "message"), [("de", "Keine gültige Auswahl."), ("en", "Not a valid choice.")])
+def test_an_interest_nobody_offered_is_refused_on_the_partners_page_in_their_language(
+        app: Flask, tour: Tour, language: str, message: str):
+    db.session.get(Tour, tour.id).partner_language = language
+    db.session.commit()
+    response = app.test_client().post(f"/t/{tour.token}/wishes", data={
+        "interests": ["culture", "🙂"], "language": language, "people": "3",
+    })
+    assert response.status_code == 422
+    assert field_error(response, "interests") == message
+    assert "🙂" not in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Tour, tour.id).people == 1
