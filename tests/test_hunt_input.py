@@ -14,6 +14,7 @@ from helpers_foundation import field_error, input_value, text_of
 from sqlalchemy import select
 
 from tourbook.extensions import db
+from tourbook.feeds import feed_url
 from tourbook.models import Absence, City, Company, Role, Tour, User
 
 
@@ -116,3 +117,26 @@ def test_an_interest_nobody_offered_is_refused_on_the_partners_page_in_their_lan
     assert "🙂" not in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Tour, tour.id).people == 1
+
+
+# --- the calendar feed ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("since", [
+    "Tue, 01 Jan 2999999999 00:00:00 GMT",  # a year no datetime holds
+    "Mon, 01 Jan 2020 00:00:00 +9999",  # an offset no time zone has
+    "Fri, 31 Dec 9999 23:59:59 -0100",
+    "yesterday",
+])
+def test_a_feed_asked_with_an_odd_if_modified_since_is_sent_in_full(app: Flask, guide: User, tour: Tour,
+                                                                      since: str):
+    with app.test_request_context():
+        url = feed_url(guide)
+    db.session.commit()
+    response = app.test_client().get("/" + url.split("://", 1)[1].split("/", 1)[1],
+                                     headers={"If-Modified-Since": since})
+    if since.startswith("Fri, 31 Dec 9999"):  # a date after every change: nothing new
+        assert response.status_code == 304
+        return
+    assert response.status_code == 200
+    assert b"BEGIN:VEVENT" in response.data

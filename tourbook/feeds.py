@@ -411,7 +411,7 @@ def _not_modified_since(last_modified: datetime) -> bool:
         return False
     try:
         since = parsedate_to_datetime(ims)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year no datetime holds
         return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
