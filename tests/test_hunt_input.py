@@ -119,6 +119,42 @@ def test_an_interest_nobody_offered_is_refused_on_the_partners_page_in_their_lan
     assert db.session.get(Tour, tour.id).people == 1
 
 
+# --- a box ticked twice ----------------------------------------------------------------------------
+# The codes are stored joined, in columns as long as all codes once: on PostgreSQL forty of one were a 500.
+
+
+def test_an_interest_sent_many_times_is_booked_once(
+        app: Flask, make_user: Callable[..., User], company: Company, city: City, guide: User):
+    hr = make_user(Role.HR, company=company, language="en")
+    browser = signed_in(app, hr)
+    response = browser.post("/tours/new", data={
+        "city": str(city.id), "day": bookable_day(days=10).isoformat(), "start": "10:00", "end": "12:00",
+        "language": "de", "first_name": "Mira", "people": "2", "interests": ["housing", "nature"] * 40,
+        "meeting_point": "company", "consent": "y",
+    })
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.execute(select(Tour)).scalar_one().interest_list == ["housing", "nature"]
+
+
+def test_a_partner_interest_sent_many_times_is_saved_once(app: Flask, tour: Tour):
+    response = app.test_client().post(f"/t/{tour.token}/wishes", data={
+        "interests": ["culture"] * 40 + ["work"], "language": "de", "people": "3",
+    })
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Tour, tour.id).interest_list == ["culture", "work"]
+
+
+def test_a_guide_language_sent_many_times_is_saved_once(app: Flask, guide: User):
+    response = signed_in(app, guide).post(f"/guides/{guide.id}/profile", data={
+        "profile-languages": ["fr"] * 40 + ["de"], "profile-daily_limit": "2", "profile-weekly_limit": "5",
+    })
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(User, guide.id).languages == ["fr", "de"]
+
+
 # --- the calendar feed ------------------------------------------------------------------------------
 
 

@@ -45,6 +45,13 @@ assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
 # A value that is none of the boxes offered (wtforms' own message, in English only, repeats what was sent).
 NOT_A_CHOICE = _l("Not a valid choice.")
 
+
+def _distinct(values: list | None) -> list | None:
+    """A box ticked twice (a replayed or hand-made request) counts once: the codes are stored joined, in a
+    column of the length that all of them take once."""
+    return list(dict.fromkeys(values)) if values else values
+
+
 # One validator for every email field (validators keep no state): the house style's message.
 _EMAIL = Email(check_deliverability=False, message=_l("Please enter an email address like name@example.org."))
 MIN_PASSWORD = 12
@@ -231,7 +238,7 @@ class AbsenceForm(TextForm):
 class GuideProfileForm(TextForm):
     languages = SelectMultipleField(
         _l("Languages you guide in"), choices=select_choices(GUIDE_LANGUAGE_CHOICES),
-        validators=[DataRequired(message=_l("Choose at least one language."))],
+        validators=[DataRequired(message=_l("Choose at least one language."))], filters=[_distinct],
         invalid_choice_message=NOT_A_CHOICE,
         option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
     )
@@ -293,7 +300,7 @@ class TourForm(WhenForm):
     phone = StringField(_l("Phone"), filters=[Stripped.strip], validators=[Optional(), Length(max=40), _phone])
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     interests = SelectMultipleField(_l("Interests"), choices=select_choices(INTEREST_CHOICES), validators=[Optional()],
-                                    invalid_choice_message=NOT_A_CHOICE,
+                                    filters=[_distinct], invalid_choice_message=NOT_A_CHOICE,
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     people = IntegerField(_l("People coming (children too)"), default=1,
                           validators=[InputRequired(message=_l("Please enter a number.")),
@@ -324,7 +331,8 @@ class AssignForm(ReasonForm):
 
 class WishesForm(TextForm):
     interests = SelectMultipleField(_l("What interests you?"), choices=select_choices(INTEREST_CHOICES),
-                                    validators=[Optional()], invalid_choice_message=NOT_A_CHOICE,
+                                    validators=[Optional()], filters=[_distinct],
+                                    invalid_choice_message=NOT_A_CHOICE,
                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     language = SelectField(_l("Language of the tour"), choices=PARTNER_LANGUAGE_CHOICES)
     people = IntegerField(_l("People coming (children too)"),
