@@ -1,6 +1,6 @@
-"""Hostile and odd input found by crawling every page as every role and sending every form field odd values:
-what came out as a 500 or as a message in the wrong language. The answer is a 422 with the error at the field,
-in the reader's language, and what was typed kept."""
+"""Odd input: a time that is no time, a checkbox value nobody offered or sent forty times, a calendar
+request header with a year no date holds. The answer is a 422 with the error at the field, in the reader's
+language, and what was typed kept (or, for the header, the feed) -- never a 500."""
 
 from __future__ import annotations
 
