@@ -68,11 +68,16 @@ def login():
             start_login_session(user)
             record(db.session, user, "login", user)
             db.session.commit()
+            if kept := _kept_form():
+                target, fields = kept
+                return render("auth/send_again.html", target=target, fields=fields,
+                              title=_("You are signed in again"),
+                              message=_("The form you sent before has not been saved yet: send it now."))
             return redirect_to(_safe_next(request.args.get("next")) or url_for("main.index"))
         form.password.errors.append(_("Email or password is wrong, or the account is not active."))
         db.session.commit()  # a rehash or nothing
     status = 422 if form.errors else 200
-    return render("auth/login.html", "auth/_login_form.html", status=status, form=form)
+    return render("auth/login.html", "auth/_login_form.html", status=status, form=form, kept=_kept_form())
 
 
 @bp.post("/logout")
@@ -214,11 +219,77 @@ def account():
 
 @login_manager.unauthorized_handler
 def _unauthorized():
-    """Signed-out visitors go to the login page; an htmx request is told to navigate there."""
-    target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
-    if request.headers.get("HX-Request") == "true":
+    """Signed-out visitors go to the login page; an htmx request is told to navigate there. A form sent after
+    the sign-in ended is kept through signing in again (sign_in_keeping_the_form), and a live answer inside a
+    page (the availability beside the booking form) leaves the page as it is: navigating away would lose
+    what was typed, and sending the form will ask for the sign-in."""
+    if request.method == "POST" and sent_fields() and from_this_site():
+        return sign_in_keeping_the_form()
+    htmx = request.headers.get("HX-Request") == "true"
+    # The page htmx asks from (its path and query; only a path of this site is ever a target).
+    page = _safe_next(urlsplit(request.headers.get("HX-Current-URL", ""))._replace(scheme="", netloc="").geturl()
+                      ) if htmx else None
+    if page and urlsplit(page).path != request.path:
+        return make_response("", 204)
+    here = request.full_path.rstrip("?") if request.method == "GET" else None
+    target = url_for("auth.login", next=page or here)
+    if htmx:
         response = make_response("", 401)
         response.headers["HX-Redirect"] = target
         return response
     flash(_("Please sign in to continue."), "info")
     return redirect(target)
+
+
+# --- a form sent when the sign-in had ended ------------------------------------------------------
+# Its fields travel in the page (hidden fields of the sign-in form, then of a form that sends them again), not
+# in the session or the database: nothing is stored, and the user decides to send it once signed in.
+
+
+def from_this_site() -> bool:
+    """Whether the browser says the request came from a page of this site. Only such a form is kept: one that
+    another site sent (a forged request) must not come back as "your form, send it again"."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return request.headers.get("Origin") == request.host_url.rstrip("/")
+
+
+def sent_fields() -> list[tuple[str, str]]:
+    """The fields of the form this request sent, in order (without its CSRF token)."""
+    return [(name, value) for name, value in request.form.items(multi=True) if name != "csrf_token"]
+
+
+def _kept_form() -> tuple[str, list[tuple[str, str]]] | None:
+    """The form the sign-in form carries along (``kept_*`` fields), when its target is a path of this site."""
+    target = _safe_next(request.form.get("kept_target"))
+    names, values = request.form.getlist("kept_name"), request.form.getlist("kept_value")
+    if not target or len(names) != len(values):
+        return None
+    return target, list(zip(names, values, strict=True))
+
+
+def _as_whole_page(response):  # noqa: ANN001, ANN202
+    """An htmx request swapped a part of a page: this answer takes the whole page instead."""
+    if request.headers.get("HX-Request") == "true":
+        response.status_code = 200  # htmx swaps no 4xx but 422
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    response.headers["Cache-Control"] = "no-store"  # what was typed
+    return response
+
+
+def sign_in_keeping_the_form():  # noqa: ANN201
+    """The sign-in page for a form sent while signed out, carrying the form's fields along."""
+    fields = sent_fields()
+    flash(_("Your sign-in had ended, so the form was not saved yet. Sign in again: what you entered is kept, "
+            "and you can then send it."), "info")
+    kept = (request.full_path.rstrip("?"), fields)
+    return _as_whole_page(render("auth/login.html", status=401, form=LoginForm(formdata=None), kept=kept))
+
+
+def send_again(title: str, message: str):  # noqa: ANN201
+    """A page that sends the form again (with a valid CSRF token), for a signed-in user whose form expired."""
+    fields = sent_fields()
+    return _as_whole_page(render("auth/send_again.html", status=400, target=request.full_path.rstrip("?"),
+                                 fields=fields, title=title, message=message))

@@ -82,6 +82,9 @@ def start_login_session(user: User) -> None:
 
     chosen = session.get("lang")
     session.clear()
+    # Flask-WTF keeps this request's token in g: a page rendered after signing in (send the kept form again)
+    # needs one of the new session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     if chosen:
         session["lang"] = chosen
     token = new_token()

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select as sa_select
 
-from .conftest import LiveServer, assert_no_axe_violations, login, path_of, submit_by_htmx
+from .conftest import DEMO_PASSWORD, LiveServer, assert_no_axe_violations, login, path_of, submit_by_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -730,3 +730,57 @@ def test_switching_the_language_keeps_what_was_typed_in_the_booking_form(
     expect(hr.locator("#availability")).not_to_contain_text("Enter date and times")
     hr.reload()
     assert hr.input_value("input[name=first_name]") == ""
+
+
+def test_a_booking_sent_after_the_sign_in_ended_is_kept_through_signing_in_again(
+    new_page: Any, live_server: LiveServer  # noqa: ANN401
+) -> None:
+    """HR types a booking, leaves the page open past the idle timeout and sends it: the sign-in page comes (the
+    whole page, from htmx's post) and keeps the form; after signing in, one button books what was typed."""
+    from sqlalchemy import func, update
+
+    from tourbook.extensions import db
+    from tourbook.models import LoginSession, User, utcnow
+
+    day = a_day(8, weekday=WEDNESDAY)
+    first_name = f"Karla{uuid.uuid4().hex[:6]}"
+    hr = sign_in(new_page, HR, "de")
+    hr.goto("/tours/new")
+    hr.select_option("select[name=language]", "de")
+    fill_when(hr, day, "10:00", "11:30")
+    hr.fill("input[name=first_name]", first_name)
+    hr.fill("textarea[name=guide_note]", "Mag Fußball,\nund \"Zitate\" <auch>")
+    hr.check("input[name=interests][value=nature]")
+    hr.check("input[name=consent]")
+    with live_server.app.app_context():  # the page stays open longer than the sign-in lasts
+        user_id = db.session.execute(sa_select(User.id).where(User.email == HR)).scalar_one()
+        newest = db.session.execute(sa_select(func.max(LoginSession.id)).where(LoginSession.user_id == user_id))
+        ago = utcnow() - live_server.app.config["SESSION_IDLE_TIMEOUT"] - timedelta(minutes=1)
+        db.session.execute(update(LoginSession).where(LoginSession.id == newest.scalar_one()).values(last_seen_at=ago))
+        db.session.commit()
+        db.session.remove()
+
+    submit_by_htmx(hr, hr.locator("form.tour-form .form-actions button[type=submit]"), 200)
+    main = hr.locator("main")
+    expect(main).to_contain_text("Ihre Anmeldung war abgelaufen, deshalb wurde das Formular noch nicht gespeichert.")
+    assert hr.locator("main h1").inner_text() == "Bei Tourbook anmelden"
+    assert hr.locator("main h1").count() == 1 and hr.locator("header").count() == 1, "one page, not one in another"
+    assert_no_axe_violations(hr, "the sign-in keeping a form")
+    form = hr.locator("main form[action^='/login']")
+    form.locator("input[name=email]").fill(HR)
+    form.locator("input[name=password]").fill(DEMO_PASSWORD)
+    with hr.expect_navigation():
+        form.locator("button[type=submit]").click()
+    expect(hr.locator("main h1")).to_have_text("Sie sind wieder angemeldet")
+    assert_no_axe_violations(hr, "sending a kept form again")
+    with hr.expect_navigation():
+        hr.locator("main form button[type=submit]").click()
+    assert path_of(hr).startswith("/tours/") and "booked=1" in hr.url
+    assert hr.locator("#booked-heading").inner_text() == TEXT["de"]["booked"].format(name=first_name)
+    with live_server.app.app_context():  # everything typed arrived (the note shows on the guide's page)
+        from tourbook.models import Tour
+
+        tour = db.session.execute(sa_select(Tour).where(Tour.partner_first_name == first_name)).scalar_one()
+        assert tour.guide_note.replace("\r\n", "\n") == "Mag Fußball,\nund \"Zitate\" <auch>"
+        assert tour.interest_list == ["nature"]
+        db.session.remove()
