@@ -1321,6 +1321,7 @@ def test_the_partner_link_expires_with_a_friendly_410(browser, city, company, gu
         assert response.headers["Referrer-Policy"] == "no-referrer"
     expired = text_of(browser.get(f"/t/{old.token}/?lang=en"))
     assert "This link has expired" in expired and "The tour was some time ago" in expired
+    assert "If you have questions, please call the city office: +49 271 404-0" in expired
     assert browser.post(f"/t/{old.token}/cancel", data={}).status_code == 410
     assert browser.get(f"/t/{recent.token}/").status_code == 200
 

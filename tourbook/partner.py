@@ -49,6 +49,7 @@ def _tour(token: str) -> Tour:
         g.forced_locale = tour.partner_language
     refresh()
     if utcnow() > tour.ends_at + timedelta(days=tour.city.partner_link_days):
+        g.expired_tour_city = tour.city  # the page that says so names the city office to call
         abort(410)
     return tour
 
@@ -163,7 +164,7 @@ def ics(token: str):
 
 @bp.app_errorhandler(410)
 def gone(e):  # noqa: ANN001, ANN201
-    response = render("partner/gone.html", status=410)
+    response = render("partner/gone.html", status=410, city=g.get("expired_tour_city"))
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
