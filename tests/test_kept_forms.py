@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
 from tourbook.extensions import db
-from tourbook.models import City, Company, LoginSession, Role, Tour, User, utcnow
+from tourbook.models import Absence, AvailabilityWindow, City, Company, LoginSession, Role, Tour, User, utcnow
 
 
 @pytest.fixture
@@ -207,3 +207,115 @@ def test_a_live_answer_after_the_sign_in_ended_leaves_the_page_as_typed(app: Fla
                                                    "HX-Current-URL": "http://localhost/tours/?when=past"})
     assert search.status_code == 401
     assert search.headers["HX-Redirect"] == "/login?next=/tours/?when%3Dpast"
+
+
+# --- after review: prefixed forms, a click that posts nothing typed, the partner's language, password forms,
+# the live check of the reschedule form ----------------------------------------------------------------
+
+
+def htmx_on(page: str) -> dict:
+    return {**SAME_SITE, "HX-Request": "true", "HX-Current-URL": f"http://localhost{page}"}
+
+
+def windows(guide: User) -> int:
+    db.session.expire_all()
+    return len(list(db.session.execute(select(AvailabilityWindow).where(AvailabilityWindow.guide_id == guide.id)
+                                        ).scalars()))
+
+
+def absences(guide: User) -> int:
+    db.session.expire_all()
+    return len(list(db.session.execute(select(Absence).where(Absence.guide_id == guide.id)).scalars()))
+
+
+ABSENCE = {"absence-first_day": "2030-03-04", "absence-last_day": "2030-03-05", "absence-reason": "holiday"}
+
+
+def test_a_prefixed_forms_expired_form_is_sent_again(app: Flask, client, login, guide: User):
+    """A prefixed form (absence-…) carries its own old absence-csrf_token along: the fresh csrf_token of the page
+    passes the check of the request, and the form's own check is then skipped (Flask-WTF's g.csrf_valid)."""
+    login(guide)
+    hours = f"/guides/{guide.id}/hours"
+    page = client.get(hours).get_data(as_text=True)
+    assert 'name="absence-csrf_token"' in page
+    expired = client.post(f"/guides/{guide.id}/absences", headers=SAME_SITE, csrf=False,
+                          data={"absence-csrf_token": "stale", **ABSENCE})
+    assert expired.status_code == 400
+    again = form_fields(expired.get_data(as_text=True), f"/guides/{guide.id}/absences")
+    resent = send(client, f"/guides/{guide.id}/absences", again)
+    assert resent.status_code == 303
+    assert absences(guide) == 1
+
+
+def test_a_prefixed_form_kept_through_the_sign_in_is_sent(app: Flask, client, login, guide: User):
+    login(guide)
+    page = client.get(f"/guides/{guide.id}/hours").get_data(as_text=True)
+    prefixed = __import__("re").search(r'name="absence-csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    end_the_sign_in(app, guide)
+    sent = client.post(f"/guides/{guide.id}/absences", headers=SAME_SITE, csrf=False,
+                       data={"absence-csrf_token": prefixed, **ABSENCE})
+    assert sent.status_code == 401
+    login_page = sent.get_data(as_text=True)
+    kept = form_fields(login_page, "/login")
+    signed = send(client, "/login", [*kept, ("csrf_token", token_on(login_page)), ("email", guide.email),
+                                     ("password", TEST_PASSWORD)])
+    again = form_fields(signed.get_data(as_text=True), f"/guides/{guide.id}/absences")
+    resent = send(client, f"/guides/{guide.id}/absences", again)
+    assert resent.status_code == 303
+    assert absences(guide) == 1
+
+
+def test_a_click_that_posts_nothing_typed_goes_to_the_sign_in(app: Flask, client, login, guide: User):
+    """"Remove" on a window (htmx, only the token) after the sign-in ended: to the sign-in and back to the page
+    (a 204 would leave the click without any answer)."""
+    login(guide)
+    window_id = db.session.execute(select(AvailabilityWindow.id).where(AvailabilityWindow.guide_id == guide.id)
+                                   ).scalars().first()
+    token = token_on(client.get(f"/guides/{guide.id}/hours").get_data(as_text=True))
+    end_the_sign_in(app, guide)
+    response = client.post(f"/guides/{guide.id}/windows/{window_id}/delete", data={"csrf_token": token},
+                           headers=htmx_on(f"/guides/{guide.id}/hours"), csrf=False)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == f"/login?next=/guides/{guide.id}/hours"
+    assert windows(guide) == 7
+
+
+def test_the_partners_expired_form_comes_back_in_the_partners_language(
+        app: Flask, make_tour: Callable[..., Tour], guide: User, company: Company):
+    tour = make_tour(guide, datetime.now(UTC) + timedelta(days=10), company=company, partner_language="en")
+    browser = app.test_client()
+    page = browser.get(f"/t/{tour.token}/").get_data(as_text=True)
+    assert '<html lang="en">' in page
+    expired = browser.post(f"/t/{tour.token}/wishes", headers=SAME_SITE, data={
+        "csrf_token": "stale", "interests": ["culture"], "language": "en", "people": "4"})
+    body = expired.get_data(as_text=True)
+    assert (expired.headers["Referrer-Policy"], expired.headers["X-Robots-Tag"]) == ("no-referrer", "noindex, nofollow")
+    assert '<html lang="en">' in body and "send it again" in text_of(expired)
+    assert 'href="/"' not in body.split("<main")[1].split("</main>")[0], "no way to a sign-in for a partner"
+
+
+def test_a_password_form_sent_after_the_sign_in_ended_is_not_kept(app: Flask, client, login, hr: User):
+    """As after an expired form: the password forms are asked again; no password is written into a page."""
+    login(hr)
+    token = token_on(client.get("/account").get_data(as_text=True))
+    end_the_sign_in(app, hr)
+    sent = client.post("/account", headers=SAME_SITE, csrf=False, data={
+        "pw-csrf_token": token, "form": "password", "pw-current": "my-old-secret-passphrase",
+        "pw-password": "my new secret passphrase", "pw-confirm": "my new secret passphrase"})
+    assert sent.status_code == 302 and sent.headers["Location"].startswith("/login")
+    assert "secret passphrase" not in sent.get_data(as_text=True)
+
+
+def test_the_whole_page_answer_drops_the_elements_hx_select(app: Flask, client, login, hr: User, guide: User,
+                                                         city: City, make_tour: Callable[..., Tour]):
+    """The reschedule form's live check (hx-post on change, hx-select="#availability > *") after the sign-in
+    ended is answered with the sign-in keeping the form, for the whole body: without HX-Reselect htmx would
+    apply the element's hx-select to it and swap nothing into the body (an empty page)."""
+    tour = make_tour(guide, datetime.now(UTC) + timedelta(days=10), company=hr.company)
+    login(hr)
+    token = token_on(client.get(f"/tours/{tour.id}/reschedule").get_data(as_text=True))
+    end_the_sign_in(app, hr)
+    r = client.post(f"/tours/{tour.id}/reschedule", csrf=False, headers=htmx_on(f"/tours/{tour.id}/reschedule"),
+                    data={"csrf_token": token, "day": "2030-01-07", "start": "10:00", "end": "12:00", "check": "1"})
+    assert (r.headers["HX-Retarget"], r.headers["HX-Reselect"]) == ("body", "unset")
+    assert ("kept_name", "check") in form_fields(r.get_data(as_text=True), "/login")

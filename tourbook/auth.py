@@ -223,13 +223,16 @@ def _unauthorized():
     the sign-in ended is kept through signing in again (sign_in_keeping_the_form), and a live answer inside a
     page (the availability beside the booking form) leaves the page as it is: navigating away would lose
     what was typed, and sending the form will ask for the sign-in."""
-    if request.method == "POST" and sent_fields() and from_this_site():
+    # Signing in and the password forms are asked again, as after an expired form (main.csrf_error): a password
+    # is never written into a page.
+    if request.method == "POST" and request.blueprint != "auth" and sent_fields() and from_this_site():
         return sign_in_keeping_the_form()
     htmx = request.headers.get("HX-Request") == "true"
     # The page htmx asks from (its path and query; only a path of this site is ever a target).
     page = _safe_next(urlsplit(request.headers.get("HX-Current-URL", ""))._replace(scheme="", netloc="").geturl()
                       ) if htmx else None
-    if page and urlsplit(page).path != request.path:
+    # Only a live GET is left unanswered: a click that posts (removing a window, say) goes to the sign-in.
+    if request.method == "GET" and page and urlsplit(page).path != request.path:
         return make_response("", 204)
     here = request.full_path.rstrip("?") if request.method == "GET" else None
     target = url_for("auth.login", next=page or here)
@@ -275,6 +278,9 @@ def _as_whole_page(response):  # noqa: ANN001, ANN202
         response.status_code = 200  # htmx swaps no 4xx but 422
         response.headers["HX-Retarget"] = "body"
         response.headers["HX-Reswap"] = "innerHTML"
+        # The element's hx-select (the live check of the reschedule form takes only "#availability > *") would
+        # pick nothing of the whole page: an empty page, and what was typed lost.
+        response.headers["HX-Reselect"] = "unset"
     response.headers["Cache-Control"] = "no-store"  # what was typed
     return response
 
@@ -292,4 +298,5 @@ def send_again(title: str, message: str):  # noqa: ANN201
     """A page that sends the form again (with a valid CSRF token), for a signed-in user whose form expired."""
     fields = sent_fields()
     return _as_whole_page(render("auth/send_again.html", status=400, target=request.full_path.rstrip("?"),
-                                 fields=fields, title=title, message=message))
+                                 fields=fields, title=title, message=message,
+                                 partner=request.blueprint == "partner"))

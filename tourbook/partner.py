@@ -41,6 +41,14 @@ def _tour(token: str) -> Tour:
     tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
     if tour is None:
         abort(404)
+    _speak_the_partners_language(tour)
+    if utcnow() > tour.ends_at + timedelta(days=tour.city.partner_link_days):
+        g.expired_tour_city = tour.city  # the page that says so names the city office to call
+        abort(410)
+    return tour
+
+
+def _speak_the_partners_language(tour: Tour) -> None:
     lang = request.args.get("lang") or session.get(f"partner-lang-{tour.id}")
     if lang in current_app.config["LANGUAGES"]:
         session[f"partner-lang-{tour.id}"] = lang
@@ -48,10 +56,15 @@ def _tour(token: str) -> Tour:
     else:
         g.forced_locale = tour.partner_language
     refresh()
-    if utcnow() > tour.ends_at + timedelta(days=tour.city.partner_link_days):
-        g.expired_tour_city = tour.city  # the page that says so names the city office to call
-        abort(410)
-    return tour
+
+
+def speak_the_links_language(token: str) -> None:
+    """For a page of a partner link answered before its view ran (an expired form): the partner's language."""
+    if len(token) > 64 or not TOKEN_SHAPE.fullmatch(token):
+        return
+    tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
+    if tour is not None:
+        _speak_the_partners_language(tour)
 
 
 def _changeable(tour: Tour, now: datetime) -> bool:

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select as sa_select
 
-from .conftest import DEMO_PASSWORD, LiveServer, assert_no_axe_violations, login, path_of, submit_by_htmx
+from .conftest import DEMO_PASSWORD, LiveServer, PageWatch, assert_no_axe_violations, login, path_of, submit_by_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -784,3 +784,56 @@ def test_a_booking_sent_after_the_sign_in_ended_is_kept_through_signing_in_again
         assert tour.guide_note.replace("\r\n", "\n") == "Mag Fußball,\nund \"Zitate\" <auch>"
         assert tour.interest_list == ["nature"]
         db.session.remove()
+
+
+def end_sign_in(live_server: LiveServer, email: str) -> None:
+    from sqlalchemy import update
+
+    from tourbook.extensions import db
+    from tourbook.models import LoginSession, User, utcnow
+
+    with live_server.app.app_context():
+        user_id = db.session.execute(sa_select(User.id).where(User.email == email)).scalar_one()
+        ago = utcnow() - live_server.app.config["SESSION_IDLE_TIMEOUT"] - timedelta(minutes=1)
+        db.session.execute(update(LoginSession).where(LoginSession.user_id == user_id).values(last_seen_at=ago))
+        db.session.commit()
+        db.session.remove()
+
+
+def test_reschedule_live_check_after_the_sign_in_ended(new_page: Any, live_server: LiveServer) -> None:  # noqa: ANN401
+    from tourbook.extensions import db
+    from tourbook.models import Tour, User, utcnow
+
+    with live_server.app.app_context():
+        hr_id = db.session.execute(sa_select(User.id).where(User.email == HR)).scalar_one()
+        tour = db.session.execute(sa_select(Tour).where(Tour.booked_by_id == hr_id, Tour.status == "confirmed",
+                                                        Tour.starts_at > utcnow() + timedelta(days=3))
+                                  .order_by(Tour.starts_at)).scalars().first()
+        tour_id = tour.id
+        db.session.remove()
+    hr = sign_in(new_page, HR, "de")
+    hr.goto(f"/tours/{tour_id}/reschedule")
+    end_sign_in(live_server, HR)
+    posted = f"/tours/{tour_id}/reschedule"
+    with hr.expect_response(lambda r: r.url.endswith(posted) and r.request.method == "POST") as info:
+        hr.evaluate("""() => { const i = document.querySelector('input[name=start]'); i.value = '21:00';
+                                i.dispatchEvent(new Event('change', {bubbles: true})); }""")
+    assert info.value.headers["hx-reselect"] == "unset"
+    # The whole page becomes the sign-in keeping the form (before: htmx applied the field's
+    # hx-select="#availability > *" to it and emptied the body).
+    expect(hr.locator("main form[action='/login'] input[name=kept_target]")).to_have_count(1)
+    assert hr.locator("main h1").count() == 1
+
+
+def test_removing_a_window_after_the_sign_in_ended(new_page: Any, live_server: LiveServer,  # noqa: ANN401
+                                                   page_watch: PageWatch) -> None:
+    page_watch.allow_status(401)  # the answer that sends htmx to the sign-in
+    guide = sign_in(new_page, GUIDES["Gisela"], "de")
+    guide.goto("/")
+    guide.locator("a", has_text="Meine Zeiten").first.click()
+    guide.wait_for_load_state("networkidle")
+    end_sign_in(live_server, GUIDES["Gisela"])
+    with guide.expect_response(lambda r: "/windows/" in r.url and r.request.method == "POST") as info:
+        guide.locator("#windows form.inline-form button").first.click()
+    assert info.value.status == 401  # before: 204, and the click did nothing
+    guide.wait_for_url("**/login?next=/guides/*/hours")
