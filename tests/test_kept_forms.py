@@ -94,9 +94,9 @@ def test_a_booking_sent_after_the_sign_in_ended_is_kept_and_sent_after_signing_i
 
     sent = client.post("/tours/new", data=MultiDict(booking(city, token)), headers=headers, csrf=False)
     page = sent.get_data(as_text=True)
-    # Signed out, the page speaks the default language, German.
-    assert ("Ihre Anmeldung war abgelaufen, deshalb wurde das Formular noch nicht gespeichert. Melden Sie sich "
-            "erneut an: Ihre Eingaben bleiben erhalten") in text_of(sent)
+    # In the language the user was reading (their account's), not the default German of a signed-out page.
+    assert ("Your sign-in had ended, so the form was not saved yet. Sign in again: what you entered is kept, "
+            "and you can then send it.") in text_of(sent)
     assert tours() == []
     if htmx:  # the whole page becomes the sign-in page (htmx would not swap a 401, nor into the form's place)
         assert sent.status_code == 200

@@ -147,6 +147,9 @@ def _load_user(user_id: str) -> User | None:
         db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
         db.session.commit()
         session.clear()
+        # The sign-in page that follows speaks the language the person was reading (a form they sent is kept
+        # there: a switch of language would lose it).
+        session["lang"] = g.user_language = user.language
         return None
     if not user.active:
         return None
