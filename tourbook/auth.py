@@ -223,9 +223,7 @@ def _unauthorized():
     the sign-in ended is kept through signing in again (sign_in_keeping_the_form), and a live answer inside a
     page (the availability beside the booking form) leaves the page as it is: navigating away would lose
     what was typed, and sending the form will ask for the sign-in."""
-    # Signing in and the password forms are asked again, as after an expired form (main.csrf_error): a password
-    # is never written into a page.
-    if request.method == "POST" and request.blueprint != "auth" and sent_fields() and from_this_site():
+    if keeps_the_form():
         return sign_in_keeping_the_form()
     htmx = request.headers.get("HX-Request") == "true"
     # The page htmx asks from (its path and query; only a path of this site is ever a target).
@@ -247,6 +245,13 @@ def _unauthorized():
 # --- a form sent when the sign-in had ended ------------------------------------------------------
 # Its fields travel in the page (hidden fields of the sign-in form, then of a form that sends them again), not
 # in the session or the database: nothing is stored, and the user decides to send it once signed in.
+
+
+def keeps_the_form() -> bool:
+    """Whether what this request sent is kept when the sign-in or the form has expired: a form with fields, sent
+    from a page of this site. Signing in and the password forms are simply asked again: a password is never
+    written into a page."""
+    return request.method == "POST" and request.blueprint != "auth" and bool(sent_fields()) and from_this_site()
 
 
 def from_this_site() -> bool:

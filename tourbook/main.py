@@ -72,13 +72,13 @@ def bad_request(e):  # noqa: ANN001, ANN201
 def csrf_error(e):  # noqa: ANN001, ANN201
     """An expired form keeps what was typed: it can be sent again at once (with a valid token), or once signed
     in again when the sign-in ended too. Signing in itself and the password forms are simply asked again."""
-    from .auth import from_this_site, send_again, sent_fields, sign_in_keeping_the_form
+    from .auth import keeps_the_form, send_again, sign_in_keeping_the_form
     from .partner import speak_the_links_language
 
     partner = request.blueprint == "partner"
     if partner:  # refused before the view chose the partner's language
         speak_the_links_language((request.view_args or {}).get("token", ""))
-    if request.method == "POST" and sent_fields() and request.blueprint != "auth" and from_this_site():
+    if keeps_the_form():
         if partner or current_user.is_authenticated:
             return send_again(_("The form has expired"),
                               _("For your security, forms expire. It was not saved yet; what you entered is kept: "
