@@ -127,6 +127,48 @@ def test_twenty_threads_booking_the_only_free_guide_on_postgresql_make_one_tour(
     assert_one_winner(answers, contest)
 
 
+TWINS = 5
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TOURBOOK_TEST_DATABASE_URL (real connections to PostgreSQL)")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_one_booking_form_sent_five_times_at_once_books_one_tour(app: Flask, make_city, make_company, make_user,
+                                                                 make_guide):
+    """A double click, many times over: the same form (its key) from five threads, with three guides free (each
+    post alone would book one of them). One tour; every post gets it."""
+    city = make_city()
+    company = make_company(cities=[city])
+    guides = [make_guide(city).id for _ in range(3)]
+    hr_id = make_user(Role.HR, company=company).id
+    day = day_after_now(7)
+    start_together = threading.Barrier(TWINS)
+
+    def one(number: int) -> dict:
+        with app.app_context():
+            try:
+                actor, town, firm = db.session.get(User, hr_id), db.session.get(City, city.id), db.session.get(
+                    Company, company.id)
+                availability_for(db.session, town, local(day, 10), local(day, 12), "de", now=NOW)
+                db.session.commit()
+                start_together.wait(timeout=60)
+                tour = book_tour(db.session, actor, town, firm, local(day, 10), local(day, 12),
+                                 PartnerDetails(first_name="Mira"), now=NOW, request_key="k" * 22)
+                return {"booked": tour.id, "guide": tour.guide_id}
+            except Exception as error:  # noqa: BLE001 - any other answer is what the test looks for
+                return {"exception": repr(error)}
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(TWINS) as pool:
+        answers = list(pool.map(one, range(TWINS)))
+    assert [a for a in answers if "exception" in a] == []
+    assert len({a["booked"] for a in answers}) == 1, answers
+    db.session.expire_all()
+    tours = db.session.execute(select(Tour).where(Tour.city_id == city.id)).scalars().all()
+    assert len(tours) == 1 and tours[0].guide_id in guides
+
+
 def _process_attempt(uri: str, number: int, contest: dict, barrier, answers) -> None:  # noqa: ANN001
     """In a process of its own: its own app, engine and connection to the same SQLite file."""
     from tourbook import create_app

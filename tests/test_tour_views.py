@@ -36,7 +36,7 @@ from helpers_foundation import (  # noqa: F401 - fixtures
     input_value,
     text_of,
 )
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from tourbook import tours as tours_views
 from tourbook.extensions import db
@@ -185,6 +185,30 @@ def test_hr_books_with_a_plain_post_and_sees_the_partner_link_and_ics(client, lo
     assert body.count('id="partner-link"') == 1 and body.count("kern-alert--success") == 1
     assert f'href="/tours/{tour.id}/tour.ics"' in body
     assert "Greta" in text_of(page)
+
+
+def test_the_same_booking_form_sent_twice_books_one_tour(client, login, hr, guide, make_guide, city, day):
+    """A double click or a post sent again: the form's own key finds the tour it booked; a second guide was free,
+    so without it a second tour would have been booked."""
+    make_guide(city, name="Second Guide", languages=("de", "en"))
+    login(hr)
+    key = input_value(client.get("/tours/new"), "request_key")
+    assert key and len(key) >= 16
+    first = client.post("/tours/new", data=tour_form(city, day, request_key=key))
+    again = client.post("/tours/new", data=tour_form(city, day, request_key=key))
+    assert first.status_code == again.status_code == 303
+    assert again.headers["Location"] == first.headers["Location"]
+    assert tour_count() == 1
+    assert db.session.execute(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "tour_booked")).scalar_one() == 1, "booked once: one audit entry (and one set of mails)"
+    # Back in the browser, another partner typed into the same form: a booking of its own.
+    other = client.post("/tours/new", data=tour_form(city, day, request_key=key, first_name="Jonas"))
+    assert other.status_code == 303 and other.headers["Location"] != first.headers["Location"]
+    assert tour_count() == 2
+    # A key of another shape counts as none (and is not shown again).
+    odd = client.post("/tours/new", data=tour_form(city, day, request_key="x\"><b>", first_name="Ola",
+                                                   start="14:00", end="16:00"))
+    assert odd.status_code == 303 and tour_count() == 3
 
 
 def test_hr_books_with_htmx_and_is_sent_on_with_hx_redirect(client, login, hr, guide, city, day):

@@ -13,6 +13,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -41,6 +42,8 @@ from .models import LANGUAGES
 # wtforms 3.3 deprecates (value, label) tuples (an error under the test suite's warning filter).
 LANGUAGE_CHOICES = [SelectChoice("de", _l("German")), SelectChoice("en", _l("English"))]
 assert [c.value for c in LANGUAGE_CHOICES] == list(LANGUAGES)
+
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 # A value that is none of the boxes offered (wtforms' own message, in English only, repeats what was sent).
 NOT_A_CHOICE = _l("Not a valid choice.")
@@ -314,6 +317,9 @@ class TourForm(WhenForm):
         _l("The partner has agreed that these details may be passed on to the city for the tour."),
         validators=[DataRequired(message=_l("Please confirm the partner's consent."))],
     )
+    # This form's own key (tours.new gives each new form one): sent twice, it books one tour. Anything else
+    # than a key of that shape counts as none.
+    request_key = HiddenField(filters=[lambda v: v if v and REQUEST_KEY.fullmatch(v) else None])
 
 
 class RescheduleForm(WhenForm):

@@ -387,6 +387,9 @@ class Tour(db.Model):
     # the attention lists leave the tour out. Any other change of guide or language takes it back (below).
     language_accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The booking form's own random key: the same form sent twice (a double click, a reload of the post) books
+    # one tour. Unique (a twin in flight waits for it, then fails and finds the tour).
+    request_key: Mapped[str | None] = mapped_column(String(32))
 
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -427,6 +430,7 @@ class Tour(db.Model):
 Index("ix_tours_guide_time", Tour.guide_id, Tour.starts_at,
       postgresql_include=["status", "ends_at", "blocked_until", "id"])
 Index("ix_tours_city_time", Tour.city_id, Tour.starts_at)
+Index("uq_tours_request_key", Tour.request_key, unique=True)
 Index("ix_tours_company_time", Tour.company_id, Tour.starts_at)
 Index("ix_tours_guide_assigned", Tour.guide_id, Tour.assigned_at)  # a guide's last assignment: one index probe
 

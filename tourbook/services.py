@@ -335,15 +335,31 @@ def _new_token() -> str:
 
 
 def book_tour(session: Session, actor: User, city: City, company: Company, start: datetime, end: datetime,
-              partner: PartnerDetails, now: datetime | None = None) -> Tour:
+              partner: PartnerDetails, now: datetime | None = None, request_key: str | None = None) -> Tour:
     """Book a tour with the guide the rule picks (the next in its order when another booking is taking that
     guide at this moment, see _lock_a_free_guide). Raises TourError: an interval problem code, ``no_guide``
-    (with alternatives) or ``slot_taken``."""
+    (with alternatives) or ``slot_taken``.
+
+    ``request_key``: the booking form's own key. The same form sent again (a double click, a post sent twice)
+    gets the tour it booked, nothing is booked twice; a form sent again with another time or partner (back in
+    the browser, changed and sent) is a booking of its own."""
     now = now or utcnow()
     city_id, company_id, actor_id = city.id, company.id, actor.id
     tried: set[int] = set()
+    key = request_key
 
     def attempt() -> Tour:
+        nonlocal key
+        if key is not None:
+            # Read in this round: after losing the race for the key (IntegrityError, another round) the twin's
+            # tour is there.
+            booked = session.execute(
+                select(Tour).where(Tour.request_key == key, Tour.booked_by_id == actor_id)).scalar_one_or_none()
+            if booked is not None and (booked.starts_at, booked.ends_at, booked.partner_first_name) == (
+                    start, end, partner.first_name):
+                return booked
+            if booked is not None:
+                key = None
         city_now = session.get(City, city_id)
         choice = _choose(session, city_now, start, end, partner.language, now, skip=tried)
         if choice.problem:
@@ -362,7 +378,7 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
             interests=",".join(partner.interests), people=partner.people,
             accessibility_needs=partner.accessibility_needs, guide_note=partner.guide_note,
             meeting_point=partner.meeting_point, meeting_place=partner.meeting_place, consent_at=now, sequence=0,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, request_key=key,
         )
         session.add(tour)
         session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -171,6 +172,8 @@ def _tour_form() -> TourForm:
     form.city.choices = select_choices((c.id, c.name) for c in company.cities)
     if request.method == "GET" and company.cities:
         form.city.data = company.cities[0].id
+    if not form.request_key.data:  # a new form (a post keeps the key it came with)
+        form.request_key.data = secrets.token_urlsafe(16)
     return form
 
 
@@ -284,7 +287,8 @@ def new():
                 meeting_point=point, meeting_place=place,
             )
             try:
-                tour = book_tour(db.session, current_user, city, current_user.company, begin, finish, partner)
+                tour = book_tour(db.session, current_user, city, current_user.company, begin, finish, partner,
+                                 request_key=form.request_key.data)
             except TourError as error:
                 status = 422
                 if error.code == "slot_taken":
