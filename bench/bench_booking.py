@@ -412,7 +412,8 @@ def _measure(port: int, dataset: Dataset, server_group: int) -> Iterator[dict]:
         form = {"csrf_token": client.csrf, "city": city, "day": day.isoformat(), "start": start, "end": end,
                 "language": "de", "first_name": f"Bench{number}", "last_name": "Partner",
                 "email": f"partner{number}@bench.example", "people": "2", "interests": ["housing", "culture"],
-                "meeting_point": "company", "consent": "y"}
+                "meeting_point": "company", "consent": "y",
+                "request_key": secrets.token_urlsafe(16)}  # each form its own key, as /tours/new gives it
         signed_in = dict(client.cookies)
         status, headers, body = client.request("POST", "/tours/new", form)
         assert status in (303, 422), f"booking answered {status}: {body[:300]}"
