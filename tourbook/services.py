@@ -347,12 +347,14 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
     city_id, company_id, actor_id = city.id, company.id, actor.id
     tried: set[int] = set()
     key = request_key
+    rounds = 0
 
     def attempt() -> Tour:
-        nonlocal key
-        if key is not None:
-            # Read in this round: after losing the race for the key (IntegrityError, another round) the twin's
-            # tour is there.
+        nonlocal key, rounds
+        rounds += 1
+        if key is not None and rounds > 1:
+            # Only after a lost round: a key already taken fails the insert (unique), and then its tour is there
+            # (a twin in flight is waited for by the insert). A booking's first round reads nothing for it.
             booked = session.execute(
                 select(Tour).where(Tour.request_key == key, Tour.booked_by_id == actor_id)).scalar_one_or_none()
             if booked is not None and (booked.starts_at, booked.ends_at, booked.partner_first_name) == (
@@ -381,7 +383,12 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
             created_at=now, updated_at=now, request_key=key,
         )
         session.add(tour)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as error:
+            if key is not None and "request_key" in str(error.orig):
+                tried.discard(guide_id)  # the guide was free: it is the form that booked already
+            raise
         record(session, actor, "tour_booked", tour, city_id=city_id, guide_id=guide_id,
                starts_at=start.isoformat(), ends_at=end.isoformat())
         queue_tour_messages(session, tour, "booked")
