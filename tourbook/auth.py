@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, flash, g, make_response, redirect, req
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
+from werkzeug.exceptions import HTTPException
 
 from .database import end_transaction_keeping_what_was_read
 from .extensions import db, limiter, login_manager
@@ -70,7 +71,7 @@ def login():
             db.session.commit()
             if kept := _kept_form():
                 target, fields = kept
-                return render("auth/send_again.html", target=target, fields=fields,
+                return render("auth/send_again.html", target=target, fields=fields, form_name=_form_name(target),
                               title=_("You are signed in again"),
                               message=_("The form you sent before has not been saved yet: send it now."))
             return redirect_to(_safe_next(request.args.get("next")) or url_for("main.index"))
@@ -299,9 +300,31 @@ def sign_in_keeping_the_form():  # noqa: ANN201
     return _as_whole_page(render("auth/login.html", status=401, form=LoginForm(formdata=None), kept=kept))
 
 
+# The forms people spend time on, by the name their page gives them: the page that sends one again says which.
+_FORM_NAMES = {
+    "tours.new": lambda: _("Book a tour"),
+    "tours.reschedule": lambda: _("Change the time"),
+    "tours.cancel": lambda: _("Cancel the tour"),
+    "tours.decline": lambda: _("Decline the tour"),
+    "partner.cancel": lambda: _("Cancel the tour"),
+    "guides.new_absence": lambda: _("Add an absence"),
+}
+
+
+def _form_name(target: str) -> str | None:
+    try:
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        endpoint, _values = adapter.match(urlsplit(target).path, method="POST")
+    except HTTPException:
+        return None
+    name = _FORM_NAMES.get(endpoint)
+    return name() if name else None
+
+
 def send_again(title: str, message: str):  # noqa: ANN201
     """A page that sends the form again (with a valid CSRF token), for a signed-in user whose form expired."""
     fields = sent_fields()
-    return _as_whole_page(render("auth/send_again.html", status=400, target=request.full_path.rstrip("?"),
-                                 fields=fields, title=title, message=message,
+    target = request.full_path.rstrip("?")
+    return _as_whole_page(render("auth/send_again.html", status=400, target=target, fields=fields, title=title,
+                                 message=message, form_name=_form_name(target),
                                  partner=request.blueprint == "partner"))
