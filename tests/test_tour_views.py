@@ -205,10 +205,15 @@ def test_the_same_booking_form_sent_twice_books_one_tour(client, login, hr, guid
     other = client.post("/tours/new", data=tour_form(city, day, request_key=key, first_name="Jonas"))
     assert other.status_code == 303 and other.headers["Location"] != first.headers["Location"]
     assert tour_count() == 2
+    # Cancelled meanwhile, and the same form sent again from the browser's history: booked anew.
+    client.post(first.headers["Location"].split("?")[0] + "/cancel", data={"reason": "Interview moved"})
+    anew = client.post("/tours/new", data=tour_form(city, day, request_key=key))
+    assert anew.status_code == 303 and anew.headers["Location"] != first.headers["Location"]
+    assert tour_count() == 3
     # A key of another shape counts as none (and is not shown again).
     odd = client.post("/tours/new", data=tour_form(city, day, request_key="x\"><b>", first_name="Ola",
                                                    start="14:00", end="16:00"))
-    assert odd.status_code == 303 and tour_count() == 3
+    assert odd.status_code == 303 and tour_count() == 4
 
 
 def test_hr_books_with_htmx_and_is_sent_on_with_hx_redirect(client, login, hr, guide, city, day):

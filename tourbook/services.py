@@ -357,10 +357,10 @@ def book_tour(session: Session, actor: User, city: City, company: Company, start
             # (a twin in flight is waited for by the insert). A booking's first round reads nothing for it.
             booked = session.execute(
                 select(Tour).where(Tour.request_key == key, Tour.booked_by_id == actor_id)).scalar_one_or_none()
-            if booked is not None and (booked.starts_at, booked.ends_at, booked.partner_first_name) == (
-                    start, end, partner.first_name):
+            if booked is not None and booked.status != "cancelled" and (
+                    booked.starts_at, booked.ends_at, booked.partner_first_name) == (start, end, partner.first_name):
                 return booked
-            if booked is not None:
+            if booked is not None:  # changed since, or cancelled meanwhile: a booking of its own
                 key = None
         city_now = session.get(City, city_id)
         choice = _choose(session, city_now, start, end, partner.language, now, skip=tried)
