@@ -8,6 +8,7 @@ import pytest
 from conftest import TEST_PASSWORD
 from factories_tours import MORNINGS_ONLY, bookable_day, local, make_guide_fixture, make_tour_fixture  # noqa: F401
 from flask import Flask
+from helpers_concurrency import held_a_second_at, in_another_connection
 from helpers_foundation import (  # noqa: F401 - fixtures
     HTMX,
     english_client,
@@ -22,6 +23,7 @@ from helpers_foundation import (  # noqa: F401 - fixtures
     text_of,
 )
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tourbook.demo import DEMO_PASSWORD
 from tourbook.extensions import db
@@ -252,12 +254,6 @@ def test_a_booking_of_the_guide_at_the_moment_of_the_deactivation_is_handed_on_t
     on as well."""
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
-    import threading
-    import time as clock
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from tourbook import services
     from tourbook.models import City
     from tourbook.services import PartnerDetails, book_tour
@@ -268,36 +264,17 @@ def test_a_booking_of_the_guide_at_the_moment_of_the_deactivation_is_handed_on_t
     hr = make_user(Role.HR, company=company)
     day = bookable_day()
     ids = {"guide": leaving.id, "hr": hr.id, "city": city.id, "company": company.id}
-    written = threading.Event()
-    real_record = services.record
-    errors: dict[str, BaseException] = {}
+    # The booking holds the guide's row and its new tour, written and not committed.
+    written = held_a_second_at(monkeypatch, services, "record", "booking", after=True)
 
-    def slow_record(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        out = real_record(*args, **kwargs)
-        if threading.current_thread().name == "booking":
-            written.set()
-            clock.sleep(1.0)  # holding the guide's row and the new tour
-        return out
+    def booking(other: Session) -> None:
+        book_tour(other, other.get(User, ids["hr"]), other.get(City, ids["city"]), other.get(Company, ids["company"]),
+                  local(day, 9), local(day, 11), PartnerDetails(first_name="Alex"))
 
-    monkeypatch.setattr(services, "record", slow_record)
-    engine = create_engine(db.engine.url)
-
-    def booking() -> None:
-        try:
-            with app.test_request_context(), Session(engine) as other:  # the mail's links need a host
-                book_tour(other, other.get(User, ids["hr"]), other.get(City, ids["city"]),
-                          other.get(Company, ids["company"]), local(day, 9), local(day, 11),
-                          PartnerDetails(first_name="Alex"))
-        except BaseException as error:  # noqa: BLE001
-            errors["booking"] = error
-
-    thread = threading.Thread(target=booking, name="booking")
-    thread.start()
-    assert written.wait(10)
-    response = client.post(f"/c/siegen/people/{ids['guide']}", follow_redirects=True,
-                           data={"name": "Anna Alpha", "email": leaving.email, "language": "en"})
-    thread.join(10)
-    engine.dispose()
+    with in_another_connection(app, "booking", booking, request=True) as errors:
+        assert written.wait(10)
+        response = client.post(f"/c/siegen/people/{ids['guide']}", follow_redirects=True,
+                               data={"name": "Anna Alpha", "email": leaving.email, "language": "en"})
     assert errors == {}
     assert "1 tour of Anna Alpha needs a new guide." in text_of(response)
     db.session.expire_all()
@@ -316,9 +293,6 @@ def test_a_deactivation_that_meets_a_deadlock_says_try_again_and_saves_nothing(
     import threading
     import time as clock
 
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from tourbook import services
     from tourbook.services import enter_absence
 
@@ -331,7 +305,6 @@ def test_a_deactivation_that_meets_a_deadlock_says_try_again_and_saves_nothing(
     barrier = threading.Barrier(2, timeout=10)
     real_lock = services._lock_a_free_guide
     passes = {"left": 2}
-    errors: dict[str, BaseException] = {}
 
     def lock_when_both_hold_their_guide(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         if passes["left"]:
@@ -342,22 +315,14 @@ def test_a_deactivation_that_meets_a_deadlock_says_try_again_and_saves_nothing(
         return real_lock(*args, **kwargs)
 
     monkeypatch.setattr(services, "_lock_a_free_guide", lock_when_both_hold_their_guide)
-    engine = create_engine(db.engine.url)
 
-    def absence() -> None:
-        try:
-            with app.test_request_context(), Session(engine) as other:
-                me = other.get(User, bert_id)
-                enter_absence(other, me, me, day, day, None, None, "illness")
-        except BaseException as error:  # noqa: BLE001
-            errors["absence"] = error
+    def absence(other: Session) -> None:
+        me = other.get(User, bert_id)
+        enter_absence(other, me, me, day, day, None, None, "illness")
 
-    thread = threading.Thread(target=absence, name="absence")
-    thread.start()
-    response = client.post(f"/c/siegen/people/{anna_id}",
-                           data={"name": "Anna Alpha", "email": anna_email, "language": "en"})
-    thread.join(20)
-    engine.dispose()
+    with in_another_connection(app, "absence", absence, request=True) as errors:
+        response = client.post(f"/c/siegen/people/{anna_id}",
+                               data={"name": "Anna Alpha", "email": anna_email, "language": "en"})
     assert errors == {}
     db.session.expire_all()
     if response.status_code == 422:

@@ -22,8 +22,10 @@ from factories_tours import (  # noqa: F401 - fixtures
     make_guide_fixture,
     make_tour_fixture,
 )
+from helpers_concurrency import held_a_second_at, in_another_connection
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from tourbook.extensions import db
 from tourbook.hours import add_absence, tours_hit_by
@@ -850,25 +852,6 @@ def test_a_tour_that_needs_a_guide_tomorrow_gets_one_by_saving_its_time_again(ci
                    tour.ends_at + timedelta(hours=1), now=NOW) == "too_soon"  # another time is a new question
 
 
-def held_a_second_before(monkeypatch, module, name: str, thread: str):  # noqa: ANN001, ANN201
-    """The thread called ``thread`` pauses a second before it calls ``module.name`` (holding what it locked by
-    then); the event returned is set when it does."""
-    import threading
-    import time as clock
-
-    holding = threading.Event()
-    real = getattr(module, name)
-
-    def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if threading.current_thread().name == thread:
-            holding.set()
-            clock.sleep(1.0)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, slow)
-    return holding
-
-
 def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     app, backend, city, make_guide, book, monkeypatch
 ):
@@ -877,38 +860,25 @@ def test_an_absence_over_two_tours_while_the_second_is_cancelled_is_no_deadlock(
     the guide's row."""
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
-    import threading
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from tourbook import services
+
     guide = make_guide(city)
     day = day_after_now(7)
     first, second = book(city, local(day, 9)), book(city, local(day, 14))
     assert first.guide_id == second.guide_id == guide.id
     hr_id, second_id = second.booked_by_id, second.id
-    errors: dict[str, BaseException] = {}
-    holding = held_a_second_before(monkeypatch, services, "record", "cancel")  # holding its tour, before saving it
-    engine = create_engine(db.engine.url)
+    holding = held_a_second_at(monkeypatch, services, "record", "cancel")  # holding its tour, before saving it
 
-    def cancel() -> None:
+    def cancel(other: Session) -> None:
+        cancel_tour(other, other.get(User, hr_id), other.get(Tour, second_id), "hr", "moved", now=NOW)
+
+    with in_another_connection(app, "cancel", cancel) as errors:
+        assert holding.wait(5)
         try:
-            with app.app_context(), Session(engine) as other:
-                cancel_tour(other, other.get(User, hr_id), other.get(Tour, second_id), "hr", "moved", now=NOW)
+            enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
         except BaseException as error:  # noqa: BLE001
-            errors["cancel"] = error
-
-    thread = threading.Thread(target=cancel, name="cancel")
-    thread.start()
-    assert holding.wait(5)
-    try:
-        enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
-    except BaseException as error:  # noqa: BLE001
-        errors["absence"] = error
-        db.session.rollback()
-    thread.join(10)
-    engine.dispose()
+            errors["absence"] = error
+            db.session.rollback()
     assert errors == {}
     assert (refreshed(first).status, refreshed(second).status) == ("needs_guide", "cancelled")
 
@@ -923,7 +893,6 @@ def test_a_booking_does_not_give_a_guide_a_tour_their_hours_lost_meanwhile(
     if backend != "postgresql":
         pytest.skip("SQLite: a booking holds the write lock from its first read")
     from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
 
     from tourbook import services
     from tourbook.hours import remove_window
@@ -965,11 +934,6 @@ def test_an_absence_while_the_tour_is_moved_waits_for_the_move_and_is_saved(
     take the guide's row first (its reference to the guide) and end in a deadlock, the absence lost."""
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions")
-    import threading
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from tourbook import services
     from tourbook.models import Absence
 
@@ -978,29 +942,21 @@ def test_an_absence_while_the_tour_is_moved_waits_for_the_move_and_is_saved(
     tour = book(city, local(day, 9))
     assert tour.guide_id == guide.id
     hr_id, tour_id = tour.booked_by_id, tour.id
-    errors: dict[str, BaseException] = {}
     # The move holds its tour, before it locks the guide.
-    holding = held_a_second_before(monkeypatch, services, "_lock_a_free_guide", "move")
-    engine = create_engine(db.engine.url)
+    holding = held_a_second_at(monkeypatch, services, "_lock_a_free_guide", "move")
 
-    def move() -> None:
+    def move(other: Session) -> None:
+        reschedule_tour(other, other.get(User, hr_id), other.get(Tour, tour_id), local(day, 13), local(day, 15),
+                        now=NOW)
+
+    outcomes: list[dict] = []
+    with in_another_connection(app, "move", move) as errors:
+        assert holding.wait(5)
         try:
-            with app.app_context(), Session(engine) as other:
-                reschedule_tour(other, other.get(User, hr_id), other.get(Tour, tour_id), local(day, 13),
-                                local(day, 15), now=NOW)
+            outcomes = enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)[1]
         except BaseException as error:  # noqa: BLE001
-            errors["move"] = error
-
-    thread = threading.Thread(target=move, name="move")
-    thread.start()
-    assert holding.wait(5)
-    try:
-        _absence, outcomes = enter_absence(db.session, guide, guide, day, day, None, None, "illness", now=NOW)
-    except BaseException as error:  # noqa: BLE001
-        errors["absence"] = error
-        db.session.rollback()
-    thread.join(10)
-    engine.dispose()
+            errors["absence"] = error
+            db.session.rollback()
     assert errors == {}
     assert db.session.execute(select(Absence).where(Absence.guide_id == guide.id)).scalar_one().reason == "illness"
     moved = refreshed(tour)

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from .database import end_transaction_keeping_what_was_read
 from .extensions import db, limiter, login_manager
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ProfileForm, SetPasswordForm
-from .htmx import redirect_to, render
+from .htmx import as_whole_page, redirect_to, render
 from .models import PasswordToken, User, record, utcnow
 from .security import (
     check_password,
@@ -278,16 +278,11 @@ def _kept_form() -> tuple[str, list[tuple[str, str]]] | None:
     return target, list(zip(names, values, strict=True))
 
 
-def _as_whole_page(response):  # noqa: ANN001, ANN202
-    """An htmx request swapped a part of a page: this answer takes the whole page instead."""
-    if request.headers.get("HX-Request") == "true":
-        response.status_code = 200  # htmx swaps no 4xx but 422
-        response.headers["HX-Retarget"] = "body"
-        response.headers["HX-Reswap"] = "innerHTML"
-        # The element's hx-select (the live check of the reschedule form takes only "#availability > *") would
-        # pick nothing of the whole page: an empty page, and what was typed lost.
-        response.headers["HX-Reselect"] = "unset"
-    response.headers["Cache-Control"] = "no-store"  # what was typed
+def _kept_page(response):  # noqa: ANN001, ANN202
+    """A page holding a kept form: the whole page (the reschedule form's live check takes only
+    "#availability > *" of its answers: nothing of a sign-in page), and never stored (what was typed)."""
+    response = as_whole_page(response)
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -297,7 +292,7 @@ def sign_in_keeping_the_form():  # noqa: ANN201
     flash(_("Your sign-in had ended, so the form was not saved yet. Sign in again: what you entered is kept, "
             "and you can then send it."), "info")
     kept = (request.full_path.rstrip("?"), fields)
-    return _as_whole_page(render("auth/login.html", status=401, form=LoginForm(formdata=None), kept=kept))
+    return _kept_page(render("auth/login.html", status=401, form=LoginForm(formdata=None), kept=kept))
 
 
 # The forms people spend time on, by the name their page gives them: the page that sends one again says which.
@@ -325,6 +320,6 @@ def send_again(title: str, message: str):  # noqa: ANN201
     """A page that sends the form again (with a valid CSRF token), for a signed-in user whose form expired."""
     fields = sent_fields()
     target = request.full_path.rstrip("?")
-    return _as_whole_page(render("auth/send_again.html", status=400, target=target, fields=fields, title=title,
+    return _kept_page(render("auth/send_again.html", status=400, target=target, fields=fields, title=title,
                                  message=message, form_name=_form_name(target),
                                  partner=request.blueprint == "partner"))

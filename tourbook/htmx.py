@@ -30,3 +30,15 @@ def redirect_to(url: str) -> Response:
         response.headers["HX-Redirect"] = url
         return response
     return redirect(url, 303)
+
+
+def as_whole_page(response: Response) -> Response:
+    """An answer that replaces the whole page, also when htmx asked for a part of it (a form's swap): into
+    <body>, whatever the element's own hx-select (which would pick nothing of a whole page), and with 200
+    (htmx swaps no 4xx but 422)."""
+    if request.headers.get("HX-Request") == "true":
+        response.status_code = 200
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+        response.headers["HX-Reselect"] = "unset"
+    return response

@@ -34,11 +34,16 @@ def _private(response):  # noqa: ANN001, ANN202
     return response
 
 
+def _tour_of(token: str) -> Tour | None:
+    """The tour of a partner link, None when there is none (asked only for tokens of the links' shape)."""
+    if len(token) > 64 or not TOKEN_SHAPE.fullmatch(token):  # e.g. NUL bytes, which PostgreSQL refuses
+        return None
+    return db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
+
+
 def _tour(token: str) -> Tour:
     """The tour of a partner link: 404 when unknown, 410 some days after the tour."""
-    if len(token) > 64 or not TOKEN_SHAPE.fullmatch(token):  # e.g. NUL bytes, which PostgreSQL refuses
-        abort(404)
-    tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
+    tour = _tour_of(token)
     if tour is None:
         abort(404)
     _speak_the_partners_language(tour)
@@ -60,9 +65,7 @@ def _speak_the_partners_language(tour: Tour) -> None:
 
 def speak_the_links_language(token: str) -> None:
     """For a page of a partner link answered before its view ran (an expired form): the partner's language."""
-    if len(token) > 64 or not TOKEN_SHAPE.fullmatch(token):
-        return
-    tour = db.session.execute(select(Tour).where(Tour.token == token)).scalar_one_or_none()
+    tour = _tour_of(token)
     if tour is not None:
         _speak_the_partners_language(tour)
 
